@@ -1,0 +1,36 @@
+//! Peek vs a full parse on a `response.output_audio.delta` carrying 64 KiB of base64 audio.
+//!
+//! The relay reads every frame's type; this is the cost it pays per frame. The issue's bar: the
+//! peek at least 20 times faster than `serde_json::from_slice::<Value>`.
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use realtime_protocol::{ServerEvent, audio, peek};
+use std::hint::black_box;
+
+fn frame() -> Vec<u8> {
+    let pcm: Vec<u8> = (0..49_152u32).map(|i| (i * 31 % 251) as u8).collect(); // 64 KiB of base64
+    let delta = audio::encode_base64(&pcm);
+    assert_eq!(delta.len(), 65_536);
+    format!(
+        r#"{{"type":"response.output_audio.delta","event_id":"event_123","response_id":"resp_1","item_id":"item_1","output_index":0,"content_index":0,"delta":"{delta}"}}"#
+    )
+    .into_bytes()
+}
+
+fn bench(c: &mut Criterion) {
+    let f = frame();
+    let mut g = c.benchmark_group("64KiB_audio_delta");
+    g.bench_function("peek", |b| {
+        b.iter(|| peek(black_box(&f)).map(|p| p.event_type.len()))
+    });
+    g.bench_function("serde_json_value", |b| {
+        b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(&f)).map(|v| v.is_object()))
+    });
+    g.bench_function("typed_server_event", |b| {
+        b.iter(|| ServerEvent::parse(std::str::from_utf8(black_box(&f)).unwrap_or("")).is_ok())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,36 @@
+//! The OpenAI / Azure OpenAI Realtime API's wire protocol, shared by the relay, the emulator, the
+//! load generator and the tests.
+//!
+//! - [`ClientEvent`] and [`ServerEvent`]: every event of the GA protocol as serde types; unknown
+//!   types stay raw JSON ([`ClientEvent::Unknown`]) so they can be forwarded.
+//! - [`peek()`]: read a frame's `type` and `event_id` without parsing its payload (the relay's
+//!   per-frame path).
+//! - [`ErrorDetail`]: the API's `error` event in its exact shape.
+//! - [`beta`]: the older beta names and their GA counterparts.
+//! - [`audio`] and [`wav`]: PCM16 24 kHz mono helpers, base64, and WAV reading and writing.
+//!
+//! Every optional field is a [`Patch`] (absent, null, or a value), so what is parsed serialises back
+//! to the same JSON; the `fixtures/` directory holds the API's published examples and a test
+//! round-trips each of them.
+
+pub mod audio;
+pub mod beta;
+mod client;
+mod error;
+mod event_enum;
+mod item;
+mod patch;
+pub mod peek;
+mod response;
+mod server;
+mod session;
+pub mod wav;
+
+pub use client::*;
+pub use error::{ErrorDetail, INVALID_REQUEST_ERROR, ProtocolError, SERVER_ERROR};
+pub use item::{ContentPart, Item};
+pub use patch::Patch;
+pub use peek::{Peek, PeekError, peek};
+pub use response::*;
+pub use server::*;
+pub use session::*;
