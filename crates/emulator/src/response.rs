@@ -1,0 +1,647 @@
+//! A response in flight: the full documented event sequence, planned up front and released on a
+//! schedule, so that a cancel or a barge-in can cut it anywhere.
+//!
+//! Each planned event has a time in *audio milliseconds* from the response's start (an audio delta
+//! is due when its audio would start playing); the session turns that into wall time with the
+//! pacing (real time, a multiple, or as fast as possible). Each event also carries an [`Effect`]
+//! that the session applies when the event is released: the conversation only learns of the
+//! assistant item when `conversation.item.added` goes out, and only holds the audio actually sent.
+//!
+//! Order for an audio reply, as the service sends it: `response.created`,
+//! `response.output_item.added`, `conversation.item.added`, `response.content_part.added`, then
+//! `response.output_audio_transcript.delta` (one per word, when the word starts) interleaved with
+//! `response.output_audio.delta` (one per chunk), then `response.output_audio.done`,
+//! `response.output_audio_transcript.done`, `response.content_part.done`,
+//! `response.output_item.done`, `conversation.item.done`, `response.done` (with `usage`),
+//! `rate_limits.updated`. Text replies use `response.output_text.*`; function calls use
+//! `response.function_call_arguments.*`. With `conversation: "none"` the `conversation.item.*`
+//! events are left out.
+
+use std::collections::VecDeque;
+
+use realtime_protocol::{
+    ContentDelta, ContentPart, ContentPartEvent, ContentRef, FunctionCallArgumentsDelta,
+    FunctionCallArgumentsDone, Item, ItemEvent, OutputItemEvent, Patch, RateLimit,
+    RateLimitsUpdated, Response, ResponseAudio, ResponseAudioOutput, ResponseEvent, ServerEvent,
+    TextDone, TranscriptDone, Usage, audio,
+};
+use serde_json::{Value, json};
+
+use crate::ids::new_id;
+use crate::reply::{Reply, output_audio_tokens, text_tokens};
+use crate::synth;
+
+/// Milliseconds between text deltas of a text-only reply (its "generation speed").
+const TEXT_WORD_MS: u64 = 40;
+/// Milliseconds between argument deltas of a function call.
+const ARGUMENT_DELTA_MS: u64 = 20;
+
+/// What the session must do when a planned event is released.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    None,
+    /// The output item enters the conversation.
+    ItemAdded,
+    /// The output item has sent this many bytes of audio and characters of text so far.
+    Progress {
+        audio_bytes: usize,
+        text_len: usize,
+    },
+    /// The output item is complete.
+    ItemDone,
+    /// The response is over.
+    Done,
+}
+
+/// One planned event.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub at_ms: u64,
+    pub event: ServerEvent,
+    pub effect: Effect,
+}
+
+/// The settings a response is made with (the session's, with the response's overrides applied).
+#[derive(Debug, Clone)]
+pub struct ResponseSettings {
+    pub audio: bool,
+    pub voice: String,
+    pub in_conversation: bool,
+    pub conversation_id: Option<String>,
+    pub max_output_tokens: Option<u64>,
+    pub metadata: Patch<Value>,
+    pub chunk_ms: u64,
+    pub input_tokens: (u64, u64),
+}
+
+/// A response being sent.
+#[derive(Debug)]
+pub struct ActiveResponse {
+    pub id: String,
+    pub settings: ResponseSettings,
+    /// The assistant output item as it is once complete (its `status` is set when it ends).
+    pub item: Item,
+    /// All the audio the item will have.
+    pub pcm: Vec<u8>,
+    /// All the text (transcript or text) the item will have.
+    pub text: String,
+    /// What has been sent so far.
+    pub sent_audio: usize,
+    pub sent_text: usize,
+    pub item_added: bool,
+    /// Whether the reply was cut by `max_output_tokens`.
+    pub truncated_by_limit: bool,
+    queue: VecDeque<Planned>,
+}
+
+fn event_id() -> Patch<String> {
+    Patch::Value(new_id("event"))
+}
+
+fn resource(id: &str, s: &ResponseSettings, status: &str) -> Response {
+    Response {
+        id: id.into(),
+        object: "realtime.response".into(),
+        status: status.into(),
+        status_details: Patch::Null,
+        output: Patch::Value(Vec::new()),
+        conversation_id: Patch::or_null(s.conversation_id.clone()),
+        output_modalities: Patch::Value(vec![if s.audio { "audio" } else { "text" }.to_owned()]),
+        max_output_tokens: Patch::Value(s.max_output_tokens.map_or(
+            realtime_protocol::MaxTokens::Inf,
+            realtime_protocol::MaxTokens::Count,
+        )),
+        audio: Patch::Value(ResponseAudio {
+            output: Patch::Value(ResponseAudioOutput {
+                format: Patch::Value(realtime_protocol::AudioFormat::pcm24k()),
+                voice: Patch::Value(s.voice.as_str().into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        usage: Patch::Null,
+        metadata: s.metadata.clone(),
+        ..Default::default()
+    }
+}
+
+/// Trim a reply to what `max_output_tokens` allows, word by word. Returns whether it was cut.
+fn fit(text: &str, audio: bool, limit: Option<u64>) -> (String, bool) {
+    let Some(limit) = limit else {
+        return (text.to_owned(), false);
+    };
+    let cost = |t: &str| {
+        text_tokens(t)
+            + if audio {
+                output_audio_tokens(synth::duration_ms(t))
+            } else {
+                0
+            }
+    };
+    if cost(text) <= limit {
+        return (text.to_owned(), false);
+    }
+    let mut kept = String::new();
+    for w in synth::words(text) {
+        let candidate = format!("{kept}{}", w.text);
+        if cost(&candidate) > limit {
+            break;
+        }
+        kept = candidate;
+    }
+    (kept, true)
+}
+
+impl ActiveResponse {
+    /// Plan a response. `previous_item_id` is the conversation's last item before this one.
+    pub fn plan(
+        reply: Reply,
+        settings: ResponseSettings,
+        previous_item_id: Option<String>,
+    ) -> Self {
+        let id = new_id("resp");
+        let item_id = new_id("item");
+        let mut queue = VecDeque::new();
+        queue.push_back(Planned {
+            at_ms: 0,
+            event: ServerEvent::ResponseCreated(ResponseEvent {
+                event_id: event_id(),
+                response: resource(&id, &settings, "in_progress"),
+                ..Default::default()
+            }),
+            effect: Effect::None,
+        });
+        let mut me = ActiveResponse {
+            id: id.clone(),
+            settings,
+            item: Item::of_kind("message"),
+            pcm: Vec::new(),
+            text: String::new(),
+            sent_audio: 0,
+            sent_text: 0,
+            item_added: false,
+            truncated_by_limit: false,
+            queue,
+        };
+        let mut in_progress = match &reply {
+            Reply::Say(_) => Item {
+                role: "assistant".into(),
+                content: Patch::Value(vec![]),
+                ..Item::of_kind("message")
+            },
+            Reply::Call { name, .. } => Item {
+                call_id: Patch::Value(new_id("call")),
+                name: name.as_str().into(),
+                arguments: "".into(),
+                ..Item::of_kind("function_call")
+            },
+        };
+        in_progress.id = item_id.as_str().into();
+        in_progress.object = "realtime.item".into();
+        in_progress.status = "in_progress".into();
+        me.push(
+            0,
+            ServerEvent::ResponseOutputItemAdded(OutputItemEvent {
+                event_id: event_id(),
+                response_id: id.clone(),
+                output_index: 0,
+                item: in_progress.clone(),
+                ..Default::default()
+            }),
+            Effect::None,
+        );
+        if me.settings.in_conversation {
+            me.push(
+                0,
+                ServerEvent::ConversationItemAdded(ItemEvent {
+                    event_id: event_id(),
+                    previous_item_id: Patch::or_null(previous_item_id.clone()),
+                    item: in_progress.clone(),
+                    ..Default::default()
+                }),
+                Effect::ItemAdded,
+            );
+        }
+        let end_ms = match reply {
+            Reply::Say(text) => me.plan_message(&id, &item_id, &text),
+            Reply::Call { arguments, .. } => {
+                me.plan_call(&id, &item_id, in_progress.clone(), &arguments)
+            }
+        };
+        me.item = Item {
+            status: "completed".into(),
+            ..me.item.clone()
+        };
+        let done_item = me.item.clone();
+        me.push(
+            end_ms,
+            ServerEvent::ResponseOutputItemDone(OutputItemEvent {
+                event_id: event_id(),
+                response_id: id.clone(),
+                output_index: 0,
+                item: done_item.clone(),
+                ..Default::default()
+            }),
+            Effect::None,
+        );
+        if me.settings.in_conversation {
+            me.push(
+                end_ms,
+                ServerEvent::ConversationItemDone(ItemEvent {
+                    event_id: event_id(),
+                    previous_item_id: Patch::or_null(previous_item_id),
+                    item: done_item,
+                    ..Default::default()
+                }),
+                Effect::ItemDone,
+            );
+        }
+        me.push(
+            end_ms,
+            ServerEvent::ResponseDone(ResponseEvent::default()),
+            Effect::Done,
+        );
+        me
+    }
+
+    fn push(&mut self, at_ms: u64, event: ServerEvent, effect: Effect) {
+        self.queue.push_back(Planned {
+            at_ms,
+            event,
+            effect,
+        });
+    }
+
+    fn plan_message(&mut self, id: &str, item_id: &str, text: &str) -> u64 {
+        let audio = self.settings.audio;
+        let (text, cut) = fit(text, audio, self.settings.max_output_tokens);
+        self.truncated_by_limit = cut;
+        let part_kind = if audio { "audio" } else { "text" };
+        let mut empty_part = ContentPart::of_kind(part_kind);
+        if audio {
+            empty_part.transcript = "".into();
+        } else {
+            empty_part.text = "".into();
+        }
+        let content = |c: &ContentPart| ContentPartEvent {
+            event_id: event_id(),
+            response_id: id.to_owned(),
+            item_id: item_id.to_owned(),
+            output_index: 0,
+            content_index: 0,
+            part: c.clone(),
+            extra: Default::default(),
+        };
+        self.push(
+            0,
+            ServerEvent::ResponseContentPartAdded(content(&empty_part)),
+            Effect::None,
+        );
+        let delta = |delta: String| ContentDelta {
+            event_id: event_id(),
+            response_id: id.to_owned(),
+            item_id: item_id.to_owned(),
+            output_index: 0,
+            content_index: 0,
+            delta,
+            extra: Default::default(),
+        };
+        let words = synth::words(&text);
+        let mut end_ms = 0;
+        if audio {
+            // Render word by word, remembering where each word starts.
+            let mut samples = Vec::new();
+            let mut starts = Vec::with_capacity(words.len());
+            let n = words.len().max(1) as f64;
+            for (i, w) in words.iter().enumerate() {
+                starts.push(samples.len());
+                synth::render_word(w, &self.settings.voice, i as f64 / n, &mut samples);
+            }
+            let pcm = audio::samples_to_bytes(&samples);
+            let chunk = audio::ms_to_bytes(self.settings.chunk_ms.max(1));
+            // Merge word starts (transcript) and chunk starts (audio) in time order.
+            let mut text_len = 0;
+            let mut chunks = pcm.chunks(chunk).enumerate().peekable();
+            let mut words_iter = words.iter().zip(starts).peekable();
+            loop {
+                let next_word_ms = words_iter.peek().map(|(_, s)| audio::samples_to_ms(*s));
+                let next_chunk_ms = chunks.peek().map(|(i, _)| audio::bytes_to_ms(i * chunk));
+                match (next_word_ms, next_chunk_ms) {
+                    (Some(w), c) if c.is_none_or(|c| w <= c) => {
+                        let Some((word, _)) = words_iter.next() else {
+                            break;
+                        };
+                        text_len += word.text.len();
+                        let at = w;
+                        end_ms = end_ms.max(at);
+                        self.push(
+                            at,
+                            ServerEvent::ResponseOutputAudioTranscriptDelta(delta(
+                                word.text.to_owned(),
+                            )),
+                            Effect::Progress {
+                                audio_bytes: usize::MAX,
+                                text_len,
+                            },
+                        );
+                    }
+                    (_, Some(c)) => {
+                        let Some((i, bytes)) = chunks.next() else {
+                            break;
+                        };
+                        end_ms = end_ms.max(c);
+                        self.push(
+                            c,
+                            ServerEvent::ResponseOutputAudioDelta(delta(audio::encode_base64(
+                                bytes,
+                            ))),
+                            Effect::Progress {
+                                audio_bytes: i * chunk + bytes.len(),
+                                text_len: usize::MAX,
+                            },
+                        );
+                    }
+                    _ => break,
+                }
+            }
+            self.pcm = pcm;
+            let r = ContentRef {
+                event_id: event_id(),
+                response_id: id.to_owned(),
+                item_id: item_id.to_owned(),
+                output_index: 0,
+                content_index: 0,
+                extra: Default::default(),
+            };
+            self.push(
+                end_ms,
+                ServerEvent::ResponseOutputAudioDone(r),
+                Effect::None,
+            );
+            self.push(
+                end_ms,
+                ServerEvent::ResponseOutputAudioTranscriptDone(TranscriptDone {
+                    event_id: event_id(),
+                    response_id: id.to_owned(),
+                    item_id: item_id.to_owned(),
+                    output_index: 0,
+                    content_index: 0,
+                    transcript: text.clone(),
+                    extra: Default::default(),
+                }),
+                Effect::None,
+            );
+        } else {
+            let mut text_len = 0;
+            for (i, w) in words.iter().enumerate() {
+                text_len += w.text.len();
+                end_ms = i as u64 * TEXT_WORD_MS;
+                self.push(
+                    end_ms,
+                    ServerEvent::ResponseOutputTextDelta(delta(w.text.to_owned())),
+                    Effect::Progress {
+                        audio_bytes: 0,
+                        text_len,
+                    },
+                );
+            }
+            self.push(
+                end_ms,
+                ServerEvent::ResponseOutputTextDone(TextDone {
+                    event_id: event_id(),
+                    response_id: id.to_owned(),
+                    item_id: item_id.to_owned(),
+                    output_index: 0,
+                    content_index: 0,
+                    text: text.clone(),
+                    extra: Default::default(),
+                }),
+                Effect::None,
+            );
+        }
+        let mut full_part = ContentPart::of_kind(part_kind);
+        if audio {
+            full_part.transcript = text.as_str().into();
+        } else {
+            full_part.text = text.as_str().into();
+        }
+        self.push(
+            end_ms,
+            ServerEvent::ResponseContentPartDone(content(&full_part)),
+            Effect::None,
+        );
+        self.text = text;
+        self.item = self.message_item(item_id, self.text.len(), "completed");
+        end_ms
+    }
+
+    fn plan_call(&mut self, id: &str, item_id: &str, mut item: Item, arguments: &str) -> u64 {
+        let call_id = item.call_id.get().cloned().unwrap_or_default();
+        let name = item.name.get().cloned().unwrap_or_default();
+        // Three deltas (or fewer for short arguments), cut on character boundaries.
+        let chars: Vec<char> = arguments.chars().collect();
+        let step = chars.len().div_ceil(3).max(1);
+        let mut at = 0;
+        for (i, piece) in chars.chunks(step).enumerate() {
+            at = i as u64 * ARGUMENT_DELTA_MS;
+            self.push(
+                at,
+                ServerEvent::ResponseFunctionCallArgumentsDelta(FunctionCallArgumentsDelta {
+                    event_id: event_id(),
+                    response_id: id.to_owned(),
+                    item_id: item_id.to_owned(),
+                    output_index: 0,
+                    call_id: call_id.clone(),
+                    delta: piece.iter().collect(),
+                    extra: Default::default(),
+                }),
+                Effect::None,
+            );
+        }
+        self.push(
+            at,
+            ServerEvent::ResponseFunctionCallArgumentsDone(FunctionCallArgumentsDone {
+                event_id: event_id(),
+                response_id: id.to_owned(),
+                item_id: item_id.to_owned(),
+                output_index: 0,
+                call_id,
+                name: Patch::Value(name),
+                arguments: arguments.to_owned(),
+                extra: Default::default(),
+            }),
+            Effect::None,
+        );
+        item.arguments = arguments.into();
+        self.text = arguments.to_owned();
+        self.sent_text = 0;
+        self.item = item;
+        at
+    }
+
+    /// The assistant message item with the first `text_len` bytes of its text.
+    fn message_item(&self, item_id: &str, text_len: usize, status: &str) -> Item {
+        let text = &self.text[..text_len.min(self.text.len())];
+        let mut part = ContentPart::of_kind(if self.settings.audio {
+            "output_audio"
+        } else {
+            "output_text"
+        });
+        if self.settings.audio {
+            part.transcript = text.into();
+        } else {
+            part.text = text.into();
+        }
+        Item {
+            id: item_id.into(),
+            object: "realtime.item".into(),
+            status: status.into(),
+            role: "assistant".into(),
+            content: Patch::Value(vec![part]),
+            ..Item::of_kind("message")
+        }
+    }
+
+    /// Audio-time of the next planned event, if any.
+    pub fn next_at_ms(&self) -> Option<u64> {
+        self.queue.front().map(|p| p.at_ms)
+    }
+
+    /// Release the next planned event, applying its progress to this response.
+    pub fn pop(&mut self) -> Option<Planned> {
+        let mut planned = self.queue.pop_front()?;
+        match planned.effect {
+            Effect::Progress {
+                audio_bytes,
+                text_len,
+            } => {
+                if audio_bytes != usize::MAX {
+                    self.sent_audio = audio_bytes;
+                }
+                if text_len != usize::MAX {
+                    self.sent_text = text_len;
+                }
+            }
+            Effect::ItemAdded => self.item_added = true,
+            Effect::ItemDone => {
+                self.sent_text = self.text.len();
+                self.sent_audio = self.pcm.len();
+            }
+            Effect::Done => {
+                self.sent_text = self.text.len();
+                self.sent_audio = self.pcm.len();
+                let status = if self.truncated_by_limit {
+                    "incomplete"
+                } else {
+                    "completed"
+                };
+                let details = self
+                    .truncated_by_limit
+                    .then(|| json!({"type": "incomplete", "reason": "max_output_tokens"}));
+                planned.event = self.done_event(status, details);
+            }
+            Effect::None => {}
+        }
+        Some(planned)
+    }
+
+    /// The output audio tokens and text tokens sent so far.
+    fn usage(&self) -> Usage {
+        let sent_text = &self.text[..self.sent_text.min(self.text.len())];
+        let (text_out, audio_out) = if self.settings.audio && self.item.kind == "message" {
+            (
+                text_tokens(sent_text),
+                output_audio_tokens(audio::bytes_to_ms(self.sent_audio)),
+            )
+        } else {
+            (text_tokens(sent_text), 0)
+        };
+        Usage::from_counts(
+            self.settings.input_tokens.0,
+            self.settings.input_tokens.1,
+            text_out,
+            audio_out,
+        )
+    }
+
+    fn done_event(&self, status: &str, details: Option<Value>) -> ServerEvent {
+        let mut r = resource(&self.id, &self.settings, status);
+        r.status_details = Patch::or_null(details);
+        r.output = Patch::Value(vec![self.item.clone()]);
+        r.usage = Patch::Value(self.usage());
+        ServerEvent::ResponseDone(ResponseEvent {
+            event_id: event_id(),
+            response: r,
+            ..Default::default()
+        })
+    }
+
+    /// The item as the conversation should hold it after a cut: what was sent, marked incomplete.
+    pub fn cut_item(&self) -> Item {
+        match self.item.kind.as_str() {
+            "message" => {
+                let id = self.item.id().unwrap_or_default().to_owned();
+                self.message_item(&id, self.sent_text, "incomplete")
+            }
+            _ => Item {
+                status: "incomplete".into(),
+                ..self.item.clone()
+            },
+        }
+    }
+
+    /// End the response now (`response.cancel`, or speech interrupting it): drop what was not sent
+    /// and close what was opened. `reason` is `client_cancelled` or `turn_detected`.
+    pub fn cancel(
+        mut self,
+        reason: &str,
+        previous_item_id: Option<String>,
+    ) -> (Vec<ServerEvent>, Item, Vec<u8>) {
+        self.queue.clear();
+        let item = self.cut_item();
+        let mut events = vec![ServerEvent::ResponseOutputItemDone(OutputItemEvent {
+            event_id: event_id(),
+            response_id: self.id.clone(),
+            output_index: 0,
+            item: item.clone(),
+            ..Default::default()
+        })];
+        if self.item_added {
+            events.push(ServerEvent::ConversationItemDone(ItemEvent {
+                event_id: event_id(),
+                previous_item_id: Patch::or_null(previous_item_id),
+                item: item.clone(),
+                ..Default::default()
+            }));
+        }
+        self.item = item.clone();
+        events.push(self.done_event(
+            "cancelled",
+            Some(json!({"type": "cancelled", "reason": reason})),
+        ));
+        let audio = self.pcm[..self.sent_audio.min(self.pcm.len())].to_vec();
+        (events, item, audio)
+    }
+}
+
+/// `rate_limits.updated` as the service sends it after each response.
+pub fn rate_limits(tokens_used: u64) -> ServerEvent {
+    ServerEvent::RateLimitsUpdated(RateLimitsUpdated {
+        event_id: event_id(),
+        rate_limits: vec![
+            RateLimit {
+                name: "requests".into(),
+                limit: 5000,
+                remaining: 4999,
+                reset_seconds: 0.012,
+            },
+            RateLimit {
+                name: "tokens".into(),
+                limit: 800_000,
+                remaining: 800_000u64.saturating_sub(tokens_used),
+                reset_seconds: 0.1,
+            },
+        ],
+        ..Default::default()
+    })
+}
