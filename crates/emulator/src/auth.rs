@@ -12,19 +12,13 @@ pub const KEY_SUBPROTOCOL_PREFIX: &str = "openai-insecure-api-key.";
 
 /// The key the caller presented, from the first place that has one.
 pub fn presented_key(headers: &HeaderMap, query_key: Option<&str>) -> Option<String> {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-    };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
     if let Some(k) = header("api-key").filter(|k| !k.is_empty()) {
         return Some(k.to_owned());
     }
-    if let Some(k) = header("authorization").and_then(|a| {
-        a.strip_prefix("Bearer ")
-            .or_else(|| a.strip_prefix("bearer "))
-    }) {
+    if let Some(k) =
+        header("authorization").and_then(|a| a.strip_prefix("Bearer ").or_else(|| a.strip_prefix("bearer ")))
+    {
         return Some(k.trim().to_owned());
     }
     let from_protocol = headers
@@ -32,11 +26,7 @@ pub fn presented_key(headers: &HeaderMap, query_key: Option<&str>) -> Option<Str
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .find_map(|p| {
-            p.trim()
-                .strip_prefix(KEY_SUBPROTOCOL_PREFIX)
-                .map(str::to_owned)
-        });
+        .find_map(|p| p.trim().strip_prefix(KEY_SUBPROTOCOL_PREFIX).map(str::to_owned));
     from_protocol.or_else(|| query_key.map(str::to_owned))
 }
 
@@ -63,29 +53,20 @@ mod tests {
 
     #[test]
     fn finds_each_carrier() {
-        assert_eq!(
-            presented_key(&headers(&[("api-key", "a")]), None).as_deref(),
-            Some("a")
-        );
+        assert_eq!(presented_key(&headers(&[("api-key", "a")]), None).as_deref(), Some("a"));
         assert_eq!(
             presented_key(&headers(&[("authorization", "Bearer b")]), None).as_deref(),
             Some("b")
         );
         assert_eq!(
             presented_key(
-                &headers(&[(
-                    "sec-websocket-protocol",
-                    "realtime, openai-insecure-api-key.c"
-                )]),
+                &headers(&[("sec-websocket-protocol", "realtime, openai-insecure-api-key.c")]),
                 None
             )
             .as_deref(),
             Some("c")
         );
-        assert_eq!(
-            presented_key(&headers(&[]), Some("d")).as_deref(),
-            Some("d")
-        );
+        assert_eq!(presented_key(&headers(&[]), Some("d")).as_deref(), Some("d"));
         assert_eq!(presented_key(&headers(&[]), None), None);
     }
 

@@ -48,12 +48,7 @@ impl Sender {
         if let Some(delay) = self.faults.slow {
             tokio::time::sleep(delay).await;
         }
-        if self
-            .socket
-            .send(Message::Text(event.to_json().into()))
-            .await
-            .is_err()
-        {
+        if self.socket.send(Message::Text(event.to_json().into())).await.is_err() {
             return Flow::End;
         }
         self.sent += 1;
@@ -84,12 +79,7 @@ impl Sender {
                 )
                 .answering(None),
             );
-            if self
-                .socket
-                .send(Message::Text(error.to_json().into()))
-                .await
-                .is_err()
-            {
+            if self.socket.send(Message::Text(error.to_json().into())).await.is_err() {
                 return Flow::End;
             }
         }

@@ -36,11 +36,7 @@ pub struct Conversation {
 
 /// The service's error for an item id it does not have.
 pub fn item_not_found(param: &str, id: &str) -> ErrorDetail {
-    ErrorDetail::invalid_request(
-        "item_not_found",
-        format!("Item with item_id not found: {id}"),
-    )
-    .with_param(param)
+    ErrorDetail::invalid_request("item_not_found", format!("Item with item_id not found: {id}")).with_param(param)
 }
 
 impl Conversation {
@@ -62,9 +58,7 @@ impl Conversation {
 
     /// The id of the last item, if any.
     pub fn last_id(&self) -> Option<String> {
-        self.items
-            .last()
-            .and_then(|s| s.item.id().map(str::to_owned))
+        self.items.last().and_then(|s| s.item.id().map(str::to_owned))
     }
 
     /// Append an item; returns the id of the item before it (the event's `previous_item_id`).
@@ -107,9 +101,7 @@ impl Conversation {
 
     /// Remove an item by id.
     pub fn delete(&mut self, id: &str) -> Result<StoredItem, ErrorDetail> {
-        let at = self
-            .position(id)
-            .ok_or_else(|| item_not_found("item_id", id))?;
+        let at = self.position(id).ok_or_else(|| item_not_found("item_id", id))?;
         Ok(self.items.remove(at))
     }
 }

@@ -46,9 +46,7 @@ impl Faults {
                 "reject" => {
                     let status = number()?;
                     if !(400..=599).contains(&status) {
-                        return Err(format!(
-                            "fault `reject` needs an HTTP error status, not {status}"
-                        ));
+                        return Err(format!("fault `reject` needs an HTTP error status, not {status}"));
                     }
                     f.reject = Some(status as u16);
                 }
@@ -83,16 +81,12 @@ mod tests {
 
     #[test]
     fn parses_specs_from_model_and_query() {
-        let (model, f) =
-            Faults::from_request("gpt-realtime~close-after=3,slow=20", Some("reject=429")).unwrap();
+        let (model, f) = Faults::from_request("gpt-realtime~close-after=3,slow=20", Some("reject=429")).unwrap();
         assert_eq!(model, "gpt-realtime");
         assert_eq!(f.close_after, Some(3));
         assert_eq!(f.slow, Some(Duration::from_millis(20)));
         assert_eq!(f.reject, Some(429));
-        assert_eq!(
-            Faults::from_request("gpt-realtime", None).unwrap().1,
-            Faults::default()
-        );
+        assert_eq!(Faults::from_request("gpt-realtime", None).unwrap().1, Faults::default());
     }
 
     #[test]

@@ -9,12 +9,7 @@ pub fn new_id(prefix: &str) -> String {
     let mut id = String::with_capacity(prefix.len() + 22);
     id.push_str(prefix);
     id.push('_');
-    id.extend(
-        rand::rng()
-            .sample_iter(&Alphanumeric)
-            .take(21)
-            .map(char::from),
-    );
+    id.extend(rand::rng().sample_iter(&Alphanumeric).take(21).map(char::from));
     id
 }
 

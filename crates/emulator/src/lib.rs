@@ -51,19 +51,11 @@ pub async fn spawn(config: EmulatorConfig, listen: SocketAddr) -> std::io::Resul
     let addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(serve(listener, config, shutdown.clone()));
-    Ok(Emulator {
-        addr,
-        shutdown,
-        task,
-    })
+    Ok(Emulator { addr, shutdown, task })
 }
 
 /// Serve on `listener` until `shutdown` is cancelled; open sessions are closed with 1001.
-pub async fn serve(
-    listener: TcpListener,
-    config: EmulatorConfig,
-    shutdown: CancellationToken,
-) -> std::io::Result<()> {
+pub async fn serve(listener: TcpListener, config: EmulatorConfig, shutdown: CancellationToken) -> std::io::Result<()> {
     let state = Arc::new(server::AppState {
         config,
         observer: Default::default(),
@@ -93,8 +85,6 @@ impl Emulator {
     /// Stop accepting, close open sessions with 1001, and wait for the server to end.
     pub async fn shutdown(self) -> std::io::Result<()> {
         self.shutdown.cancel();
-        self.task
-            .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+        self.task.await.unwrap_or_else(|e| Err(std::io::Error::other(e)))
     }
 }

@@ -29,9 +29,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     let args = Args::parse();
     let config = EmulatorConfig {
@@ -46,11 +44,7 @@ async fn main() -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(
         "realtime-emulator listening on ws://{addr}/openai/v1/realtime?model=<any> (key check: {})",
-        if config.api_key.is_some() {
-            "on"
-        } else {
-            "off"
-        }
+        if config.api_key.is_some() { "on" } else { "off" }
     );
     let shutdown = CancellationToken::new();
     let signal = shutdown.clone();

@@ -46,9 +46,11 @@ pub fn is_narration(instructions: &str) -> bool {
 
 /// Apply the rules. See the module docs.
 pub fn decide(input: &ReplyInput<'_>) -> Reply {
-    let last = input.items.iter().rev().find(|s| {
-        matches!(s.item.kind.as_str(), "function_call_output") || s.item.role() == Some("user")
-    });
+    let last = input
+        .items
+        .iter()
+        .rev()
+        .find(|s| matches!(s.item.kind.as_str(), "function_call_output") || s.item.role() == Some("user"));
     let Some(last) = last else {
         return Reply::Say("Hello! How can I help you today?".into());
     };
@@ -183,14 +185,8 @@ mod tests {
                 tool_choice: None,
             })
         };
-        assert_eq!(
-            say("", vec![]),
-            Reply::Say("Hello! How can I help you today?".into())
-        );
-        assert_eq!(
-            say("Be nice", vec![&hi]),
-            Reply::Say("You said: Hello there".into())
-        );
+        assert_eq!(say("", vec![]), Reply::Say("Hello! How can I help you today?".into()));
+        assert_eq!(say("Be nice", vec![&hi]), Reply::Say("You said: Hello there".into()));
         assert_eq!(
             say("Read the user's text aloud.", vec![&hi]),
             Reply::Say("Hello there".into())

@@ -20,10 +20,9 @@
 use std::collections::VecDeque;
 
 use realtime_protocol::{
-    ContentDelta, ContentPart, ContentPartEvent, ContentRef, FunctionCallArgumentsDelta,
-    FunctionCallArgumentsDone, Item, ItemEvent, OutputItemEvent, Patch, RateLimit,
-    RateLimitsUpdated, Response, ResponseAudio, ResponseAudioOutput, ResponseEvent, ServerEvent,
-    TextDone, TranscriptDone, Usage, audio,
+    ContentDelta, ContentPart, ContentPartEvent, ContentRef, FunctionCallArgumentsDelta, FunctionCallArgumentsDone,
+    Item, ItemEvent, OutputItemEvent, Patch, RateLimit, RateLimitsUpdated, Response, ResponseAudio,
+    ResponseAudioOutput, ResponseEvent, ServerEvent, TextDone, TranscriptDone, Usage, audio,
 };
 use serde_json::{Value, json};
 
@@ -107,10 +106,10 @@ fn resource(id: &str, s: &ResponseSettings, status: &str) -> Response {
         output: Patch::Value(Vec::new()),
         conversation_id: Patch::or_null(s.conversation_id.clone()),
         output_modalities: Patch::Value(vec![if s.audio { "audio" } else { "text" }.to_owned()]),
-        max_output_tokens: Patch::Value(s.max_output_tokens.map_or(
-            realtime_protocol::MaxTokens::Inf,
-            realtime_protocol::MaxTokens::Count,
-        )),
+        max_output_tokens: Patch::Value(
+            s.max_output_tokens
+                .map_or(realtime_protocol::MaxTokens::Inf, realtime_protocol::MaxTokens::Count),
+        ),
         audio: Patch::Value(ResponseAudio {
             output: Patch::Value(ResponseAudioOutput {
                 format: Patch::Value(realtime_protocol::AudioFormat::pcm24k()),
@@ -154,11 +153,7 @@ fn fit(text: &str, audio: bool, limit: Option<u64>) -> (String, bool) {
 
 impl ActiveResponse {
     /// Plan a response. `previous_item_id` is the conversation's last item before this one.
-    pub fn plan(
-        reply: Reply,
-        settings: ResponseSettings,
-        previous_item_id: Option<String>,
-    ) -> Self {
+    pub fn plan(reply: Reply, settings: ResponseSettings, previous_item_id: Option<String>) -> Self {
         let id = new_id("resp");
         let item_id = new_id("item");
         let mut queue = VecDeque::new();
@@ -224,9 +219,7 @@ impl ActiveResponse {
         }
         let end_ms = match reply {
             Reply::Say(text) => me.plan_message(&id, &item_id, &text),
-            Reply::Call { arguments, .. } => {
-                me.plan_call(&id, &item_id, in_progress.clone(), &arguments)
-            }
+            Reply::Call { arguments, .. } => me.plan_call(&id, &item_id, in_progress.clone(), &arguments),
         };
         me.item = Item {
             status: "completed".into(),
@@ -265,11 +258,7 @@ impl ActiveResponse {
     }
 
     fn push(&mut self, at_ms: u64, event: ServerEvent, effect: Effect) {
-        self.queue.push_back(Planned {
-            at_ms,
-            event,
-            effect,
-        });
+        self.queue.push_back(Planned { at_ms, event, effect });
     }
 
     fn plan_message(&mut self, id: &str, item_id: &str, text: &str) -> u64 {
@@ -336,9 +325,7 @@ impl ActiveResponse {
                         end_ms = end_ms.max(at);
                         self.push(
                             at,
-                            ServerEvent::ResponseOutputAudioTranscriptDelta(delta(
-                                word.text.to_owned(),
-                            )),
+                            ServerEvent::ResponseOutputAudioTranscriptDelta(delta(word.text.to_owned())),
                             Effect::Progress {
                                 audio_bytes: usize::MAX,
                                 text_len,
@@ -352,9 +339,7 @@ impl ActiveResponse {
                         end_ms = end_ms.max(c);
                         self.push(
                             c,
-                            ServerEvent::ResponseOutputAudioDelta(delta(audio::encode_base64(
-                                bytes,
-                            ))),
+                            ServerEvent::ResponseOutputAudioDelta(delta(audio::encode_base64(bytes))),
                             Effect::Progress {
                                 audio_bytes: i * chunk + bytes.len(),
                                 text_len: usize::MAX,
@@ -373,11 +358,7 @@ impl ActiveResponse {
                 content_index: 0,
                 extra: Default::default(),
             };
-            self.push(
-                end_ms,
-                ServerEvent::ResponseOutputAudioDone(r),
-                Effect::None,
-            );
+            self.push(end_ms, ServerEvent::ResponseOutputAudioDone(r), Effect::None);
             self.push(
                 end_ms,
                 ServerEvent::ResponseOutputAudioTranscriptDone(TranscriptDone {
@@ -511,10 +492,7 @@ impl ActiveResponse {
     pub fn pop(&mut self) -> Option<Planned> {
         let mut planned = self.queue.pop_front()?;
         match planned.effect {
-            Effect::Progress {
-                audio_bytes,
-                text_len,
-            } => {
+            Effect::Progress { audio_bytes, text_len } => {
                 if audio_bytes != usize::MAX {
                     self.sent_audio = audio_bytes;
                 }
@@ -592,11 +570,7 @@ impl ActiveResponse {
 
     /// End the response now (`response.cancel`, or speech interrupting it): drop what was not sent
     /// and close what was opened. `reason` is `client_cancelled` or `turn_detected`.
-    pub fn cancel(
-        mut self,
-        reason: &str,
-        previous_item_id: Option<String>,
-    ) -> (Vec<ServerEvent>, Item, Vec<u8>) {
+    pub fn cancel(mut self, reason: &str, previous_item_id: Option<String>) -> (Vec<ServerEvent>, Item, Vec<u8>) {
         self.queue.clear();
         let item = self.cut_item();
         let mut events = vec![ServerEvent::ResponseOutputItemDone(OutputItemEvent {
@@ -615,10 +589,7 @@ impl ActiveResponse {
             }));
         }
         self.item = item.clone();
-        events.push(self.done_event(
-            "cancelled",
-            Some(json!({"type": "cancelled", "reason": reason})),
-        ));
+        events.push(self.done_event("cancelled", Some(json!({"type": "cancelled", "reason": reason}))));
         let audio = self.pcm[..self.sent_audio.min(self.pcm.len())].to_vec();
         (events, item, audio)
     }

@@ -44,7 +44,10 @@ pub fn router(state: Arc<AppState>) -> Router {
 
 /// The body the service sends with a refused handshake.
 fn error_body(status: StatusCode, code: &str, message: &str) -> Response {
-    (status, Json(json!({"error": {"code": code, "message": message, "type": "invalid_request_error", "param": null}})))
+    (
+        status,
+        Json(json!({"error": {"code": code, "message": message, "type": "invalid_request_error", "param": null}})),
+    )
         .into_response()
 }
 
@@ -61,8 +64,7 @@ async fn realtime(
             "Missing required query parameter: 'model'.",
         );
     };
-    let (model, faults) = match Faults::from_request(model, query.get("fault").map(String::as_str))
-    {
+    let (model, faults) = match Faults::from_request(model, query.get("fault").map(String::as_str)) {
         Ok(x) => x,
         Err(e) => return error_body(StatusCode::BAD_REQUEST, "invalid_fault", &e),
     };
@@ -126,10 +128,6 @@ async fn stats(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
 async fn session_events(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
     match state.observer.events(&id) {
         Some(events) => Json(events).into_response(),
-        None => error_body(
-            StatusCode::NOT_FOUND,
-            "session_not_found",
-            "No such session.",
-        ),
+        None => error_body(StatusCode::NOT_FOUND, "session_not_found", "No such session."),
     }
 }

@@ -7,10 +7,10 @@
 //! here without a network.
 
 use realtime_protocol::{
-    BufferCommitted, ClientEvent, ContentPart, ConversationItemTruncate, ErrorDetail, EventIdOnly,
-    Item, ItemEvent, ItemIdEvent, ItemTruncated, MaxTokens, Patch, ProtocolError,
-    ResponseCreateParams, ServerEvent, Session, SessionEvent, SpeechStarted, SpeechStopped,
-    TranscriptionCompleted, TranscriptionDelta, TurnDetection, Voice, audio, peek,
+    BufferCommitted, ClientEvent, ContentPart, ConversationItemTruncate, ErrorDetail, EventIdOnly, Item, ItemEvent,
+    ItemIdEvent, ItemTruncated, MaxTokens, Patch, ProtocolError, ResponseCreateParams, ServerEvent, Session,
+    SessionEvent, SpeechStarted, SpeechStopped, TranscriptionCompleted, TranscriptionDelta, TurnDetection, Voice,
+    audio, peek,
 };
 use serde_json::{Value, json};
 
@@ -22,7 +22,8 @@ use crate::vad::{Vad, VadEvent, VadSettings};
 use crate::validate;
 
 /// The instructions a new session starts with (the service has a long default prompt of its own).
-pub const DEFAULT_INSTRUCTIONS: &str = "You are a helpful, witty, and friendly AI. Your voice and personality should be warm and engaging.";
+pub const DEFAULT_INSTRUCTIONS: &str =
+    "You are a helpful, witty, and friendly AI. Your voice and personality should be warm and engaging.";
 /// The voice a new session starts with.
 pub const DEFAULT_VOICE: &str = "marin";
 /// How long a session lives (OpenAI GA: 60 minutes).
@@ -78,10 +79,7 @@ fn malformed(event_type: &str, source: &serde_json::Error) -> ErrorDetail {
         )
         .with_param(field);
     }
-    ErrorDetail::invalid_request(
-        "invalid_value",
-        format!("Invalid '{event_type}' event: {message}."),
-    )
+    ErrorDetail::invalid_request("invalid_value", format!("Invalid '{event_type}' event: {message}."))
 }
 
 impl RealtimeSession {
@@ -116,9 +114,7 @@ impl RealtimeSession {
             "include": null
         }))
         .unwrap_or_default();
-        let vad = config
-            .turn_detection()
-            .map(|td| Vad::new(vad_settings(td), 0));
+        let vad = config.turn_detection().map(|td| Vad::new(vad_settings(td), 0));
         let session = RealtimeSession {
             config,
             conversation: Conversation::default(),
@@ -188,14 +184,17 @@ impl RealtimeSession {
 
     /// Answer one client frame (a JSON text event).
     pub fn handle_text(&mut self, text: &str) -> Vec<ServerEvent> {
-        let client_id = peek(text.as_bytes())
+        // The id of the client event, for `error.event_id`: from the parsed event, or (when its
+        // fields are wrong) from a peek.
+        let mut client_id = peek(text.as_bytes())
             .ok()
             .and_then(|p| p.event_id.map(|c| c.into_owned()));
         let result = match ClientEvent::parse(text) {
-            Ok(event) => self.handle(event),
-            Err(ProtocolError::MalformedEvent { event_type, source }) => {
-                Err(malformed(&event_type, &source))
+            Ok(event) => {
+                client_id = event.event_id().map(str::to_owned);
+                self.handle(event)
             }
+            Err(ProtocolError::MalformedEvent { event_type, source }) => Err(malformed(&event_type, &source)),
             Err(_) => Err(ErrorDetail::invalid_request(
                 "invalid_json",
                 "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)",
@@ -231,9 +230,7 @@ impl RealtimeSession {
                 "invalid_event",
                 "output_audio_buffer.clear is only supported for WebRTC and SIP connections.",
             )),
-            ClientEvent::ConversationItemCreate(e) => {
-                self.item_create(e.previous_item_id.get().cloned(), e.item)
-            }
+            ClientEvent::ConversationItemCreate(e) => self.item_create(e.previous_item_id.get().cloned(), e.item),
             ClientEvent::ConversationItemRetrieve(e) => {
                 let stored = self
                     .conversation
@@ -256,9 +253,7 @@ impl RealtimeSession {
                 Ok(out)
             }
             ClientEvent::ConversationItemTruncate(e) => self.truncate(e),
-            ClientEvent::ResponseCreate(e) => {
-                self.response_create(e.response.into_option().unwrap_or_default())
-            }
+            ClientEvent::ResponseCreate(e) => self.response_create(e.response.into_option().unwrap_or_default()),
             ClientEvent::ResponseCancel(e) => {
                 let active = self.active.as_ref().ok_or_else(|| {
                     ErrorDetail::invalid_request(
@@ -278,9 +273,7 @@ impl RealtimeSession {
                 Ok(self.cancel_active("client_cancelled"))
             }
             ClientEvent::Unknown(value) => Err(match value.get("type").and_then(Value::as_str) {
-                None => {
-                    ErrorDetail::invalid_request("invalid_event", "The 'type' field is missing.")
-                }
+                None => ErrorDetail::invalid_request("invalid_event", "The 'type' field is missing."),
                 Some(t) => ErrorDetail::invalid_request(
                     "invalid_value",
                     format!(
@@ -307,10 +300,7 @@ impl RealtimeSession {
         self.config.merge(update);
         if vad_changed {
             let clock = self.clock_ms();
-            self.vad = self
-                .config
-                .turn_detection()
-                .map(|td| Vad::new(vad_settings(td), clock));
+            self.vad = self.config.turn_detection().map(|td| Vad::new(vad_settings(td), clock));
             self.speech_item_id = None;
         }
         Ok(vec![ServerEvent::SessionUpdated(SessionEvent {
@@ -322,11 +312,8 @@ impl RealtimeSession {
 
     fn append(&mut self, b64: &str) -> Result<Vec<ServerEvent>, ErrorDetail> {
         let pcm = audio::decode_base64(b64).map_err(|_| {
-            ErrorDetail::invalid_request(
-                "invalid_value",
-                "Invalid 'audio'. Expected base64-encoded audio bytes.",
-            )
-            .with_param("audio")
+            ErrorDetail::invalid_request("invalid_value", "Invalid 'audio'. Expected base64-encoded audio bytes.")
+                .with_param("audio")
         })?;
         if pcm.len() > validate::MAX_APPEND_BYTES {
             return Err(ErrorDetail::invalid_request(
@@ -373,8 +360,8 @@ impl RealtimeSession {
                         ..Default::default()
                     }));
                     // The turn's audio ends at `audio_end_ms`; what follows stays in the buffer.
-                    let cut = audio::ms_to_bytes(audio_end_ms.saturating_sub(self.buffer_start_ms))
-                        .min(self.input.len());
+                    let cut =
+                        audio::ms_to_bytes(audio_end_ms.saturating_sub(self.buffer_start_ms)).min(self.input.len());
                     let turn: Vec<u8> = self.input.drain(..cut).collect();
                     self.buffer_start_ms = audio_end_ms;
                     out.extend(self.commit_audio(item_id, turn));
@@ -458,31 +445,27 @@ impl RealtimeSession {
             }
             let audio_tokens = reply::input_audio_tokens(ms);
             let text_tokens = reply::text_tokens(&transcript);
-            out.push(ServerEvent::InputAudioTranscriptionDelta(
-                TranscriptionDelta {
-                    event_id: eid(),
-                    item_id: item_id.clone(),
-                    content_index: Patch::Value(0),
-                    delta: transcript.as_str().into(),
-                    ..Default::default()
-                },
-            ));
-            out.push(ServerEvent::InputAudioTranscriptionCompleted(
-                TranscriptionCompleted {
-                    event_id: eid(),
-                    item_id,
-                    content_index: 0,
-                    transcript,
-                    usage: Patch::Value(json!({
-                        "type": "tokens",
-                        "total_tokens": audio_tokens + text_tokens,
-                        "input_tokens": audio_tokens,
-                        "input_token_details": {"text_tokens": 0, "audio_tokens": audio_tokens},
-                        "output_tokens": text_tokens
-                    })),
-                    ..Default::default()
-                },
-            ));
+            out.push(ServerEvent::InputAudioTranscriptionDelta(TranscriptionDelta {
+                event_id: eid(),
+                item_id: item_id.clone(),
+                content_index: Patch::Value(0),
+                delta: transcript.as_str().into(),
+                ..Default::default()
+            }));
+            out.push(ServerEvent::InputAudioTranscriptionCompleted(TranscriptionCompleted {
+                event_id: eid(),
+                item_id,
+                content_index: 0,
+                transcript,
+                usage: Patch::Value(json!({
+                    "type": "tokens",
+                    "total_tokens": audio_tokens + text_tokens,
+                    "input_tokens": audio_tokens,
+                    "input_token_details": {"text_tokens": 0, "audio_tokens": audio_tokens},
+                    "output_tokens": text_tokens
+                })),
+                ..Default::default()
+            }));
         }
         out
     }
@@ -543,8 +526,8 @@ impl RealtimeSession {
             .conversation
             .get_mut(&e.item_id)
             .ok_or_else(|| item_not_found("item_id", &e.item_id))?;
-        let is_audio_reply = stored.item.role() == Some("assistant")
-            && stored.item.parts().iter().any(ContentPart::is_audio);
+        let is_audio_reply =
+            stored.item.role() == Some("assistant") && stored.item.parts().iter().any(ContentPart::is_audio);
         if !is_audio_reply {
             return Err(ErrorDetail::invalid_request(
                 "invalid_value",
@@ -566,10 +549,7 @@ impl RealtimeSession {
         if e.audio_end_ms > have {
             return Err(ErrorDetail::invalid_request(
                 "invalid_value",
-                format!(
-                    "Audio content of {have}ms is already shorter than {}ms",
-                    e.audio_end_ms
-                ),
+                format!("Audio content of {have}ms is already shorter than {}ms", e.audio_end_ms),
             )
             .with_param("audio_end_ms"));
         }
@@ -590,10 +570,7 @@ impl RealtimeSession {
 
     /// Cancel the response in flight if it is producing `item_id`.
     fn cancel_if_producing(&mut self, item_id: &str) -> Vec<ServerEvent> {
-        let producing = self
-            .active
-            .as_ref()
-            .is_some_and(|a| a.item.id() == Some(item_id));
+        let producing = self.active.as_ref().is_some_and(|a| a.item.id() == Some(item_id));
         if producing {
             self.cancel_active("client_cancelled")
         } else {
@@ -601,10 +578,7 @@ impl RealtimeSession {
         }
     }
 
-    fn response_create(
-        &mut self,
-        params: ResponseCreateParams,
-    ) -> Result<Vec<ServerEvent>, ErrorDetail> {
+    fn response_create(&mut self, params: ResponseCreateParams) -> Result<Vec<ServerEvent>, ErrorDetail> {
         if let Some(active) = &self.active {
             return Err(ErrorDetail::invalid_request(
                 "conversation_already_has_active_response",
@@ -749,18 +723,14 @@ impl RealtimeSession {
         let previous = item_id.as_deref().and_then(|id| {
             let items = self.conversation.items();
             let at = items.iter().position(|s| s.item.id() == Some(id))?;
-            at.checked_sub(1)
-                .and_then(|p| items[p].item.id().map(str::to_owned))
+            at.checked_sub(1).and_then(|p| items[p].item.id().map(str::to_owned))
         });
         let (mut events, item, pcm) = active.cancel(reason, previous);
         if !pcm.is_empty() {
             self.voice_locked = true;
         }
         if added {
-            if let Some(stored) = item_id
-                .as_deref()
-                .and_then(|id| self.conversation.get_mut(id))
-            {
+            if let Some(stored) = item_id.as_deref().and_then(|id| self.conversation.get_mut(id)) {
                 *stored = StoredItem { item, audio: pcm };
             }
         }

@@ -120,8 +120,7 @@ pub fn render_word(word: &Word<'_>, voice: &str, position: f64, out: &mut Vec<i1
         for n in 0..syllable_len {
             let t = n as f64 / rate;
             let phase = std::f64::consts::TAU * f0 * t;
-            let envelope =
-                0.5 - 0.5 * (std::f64::consts::TAU * n as f64 / syllable_len as f64).cos();
+            let envelope = 0.5 - 0.5 * (std::f64::consts::TAU * n as f64 / syllable_len as f64).cos();
             let v = phase.sin() + 0.5 * (2.0 * phase).sin() + 0.25 * (3.0 * phase).sin();
             out.push((v / 1.75 * envelope * 12_000.0) as i16);
         }

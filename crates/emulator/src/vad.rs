@@ -166,10 +166,7 @@ mod tests {
     fn silence_is_not_speech() {
         let mut vad = Vad::new(settings(), 0);
         assert!(vad.push(&samples_to_bytes(&vec![0; 48_000])).is_empty());
-        assert!(
-            vad.push(&samples_to_bytes(&vec![100; 24_000])).is_empty(),
-            "low noise"
-        );
+        assert!(vad.push(&samples_to_bytes(&vec![100; 24_000])).is_empty(), "low noise");
     }
 
     #[test]
@@ -187,9 +184,7 @@ mod tests {
         assert_eq!(
             events,
             vec![
-                VadEvent::SpeechStarted {
-                    audio_start_ms: 700
-                },
+                VadEvent::SpeechStarted { audio_start_ms: 700 },
                 VadEvent::SpeechStopped { audio_end_ms: 2300 },
             ]
         );

@@ -6,8 +6,8 @@
 //! sets `error.event_id`.
 
 use realtime_protocol::{
-    AudioFormat, ContentPart, ErrorDetail, Item, MaxTokens, Patch, ResponseCreateParams, Session,
-    TurnDetection, VOICES, Voice,
+    AudioFormat, ContentPart, ErrorDetail, Item, MaxTokens, Patch, ResponseCreateParams, Session, TurnDetection,
+    VOICES, Voice,
 };
 use serde_json::{Map, Value};
 
@@ -22,22 +22,17 @@ fn unknown_parameter(prefix: &str, extra: &Map<String, Value>) -> Result<(), Err
     match extra.keys().next() {
         Some(key) => {
             let param = format!("{prefix}.{key}");
-            Err(ErrorDetail::invalid_request(
-                "unknown_parameter",
-                format!("Unknown parameter: '{param}'."),
+            Err(
+                ErrorDetail::invalid_request("unknown_parameter", format!("Unknown parameter: '{param}'."))
+                    .with_param(param),
             )
-            .with_param(param))
         }
         None => Ok(()),
     }
 }
 
 fn supported(values: &[&str]) -> String {
-    values
-        .iter()
-        .map(|v| format!("'{v}'"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    values.iter().map(|v| format!("'{v}'")).collect::<Vec<_>>().join(", ")
 }
 
 /// Check an output voice.
@@ -45,14 +40,9 @@ pub fn voice(param: &str, voice: &Voice) -> Result<(), ErrorDetail> {
     match voice {
         Voice::Named(name) if !VOICES.contains(&name.as_str()) => Err(invalid(
             param,
-            format!(
-                "Invalid value: '{name}'. Supported values are: {}.",
-                supported(VOICES)
-            ),
+            format!("Invalid value: '{name}'. Supported values are: {}.", supported(VOICES)),
         )),
-        Voice::Custom { id } if id.is_empty() => {
-            Err(invalid(param, "Invalid custom voice: empty 'id'.".into()))
-        }
+        Voice::Custom { id } if id.is_empty() => Err(invalid(param, "Invalid custom voice: empty 'id'.".into())),
         _ => Ok(()),
     }
 }
@@ -113,10 +103,7 @@ fn turn_detection(param: &str, td: &TurnDetection) -> Result<(), ErrorDetail> {
         if !EAGERNESS.contains(&e.as_str()) {
             return Err(invalid(
                 &format!("{param}.eagerness"),
-                format!(
-                    "Invalid value: '{e}'. Supported values are: {}.",
-                    supported(EAGERNESS)
-                ),
+                format!("Invalid value: '{e}'. Supported values are: {}.", supported(EAGERNESS)),
             ));
         }
     }
@@ -130,9 +117,7 @@ fn modalities(param: &str, m: &[String]) -> Result<(), ErrorDetail> {
     } else {
         Err(invalid(
             param,
-            format!(
-                "Invalid modalities: {m:?}. Supported combinations are: ['text'] and ['audio']."
-            ),
+            format!("Invalid modalities: {m:?}. Supported combinations are: ['text'] and ['audio']."),
         ))
     }
 }
@@ -141,9 +126,7 @@ fn max_tokens(param: &str, m: &MaxTokens) -> Result<(), ErrorDetail> {
     match m {
         MaxTokens::Count(n) if *n == 0 || *n > 4096 => Err(invalid(
             param,
-            format!(
-                "Invalid '{param}': expected an integer between 1 and 4096 or 'inf', but got {n} instead."
-            ),
+            format!("Invalid '{param}': expected an integer between 1 and 4096 or 'inf', but got {n} instead."),
         )),
         _ => Ok(()),
     }
@@ -151,19 +134,13 @@ fn max_tokens(param: &str, m: &MaxTokens) -> Result<(), ErrorDetail> {
 
 /// Check a `session.update`'s session. `voice_locked`: the conversation already has assistant audio,
 /// so the voice may not change from `current_voice`.
-pub fn session_update(
-    update: &Session,
-    current_voice: Option<&Voice>,
-    voice_locked: bool,
-) -> Result<(), ErrorDetail> {
+pub fn session_update(update: &Session, current_voice: Option<&Voice>, voice_locked: bool) -> Result<(), ErrorDetail> {
     match update.kind.get().map(String::as_str) {
         Some("realtime" | "transcription") => {}
         Some(other) => {
             return Err(invalid(
                 "session.type",
-                format!(
-                    "Invalid value: '{other}'. Supported values are: 'realtime', 'transcription'."
-                ),
+                format!("Invalid value: '{other}'. Supported values are: 'realtime', 'transcription'."),
             ));
         }
         None => {
@@ -176,11 +153,10 @@ pub fn session_update(
     }
     // `temperature` left the GA protocol: the service treats it as unknown.
     if !update.temperature.is_absent() {
-        return Err(ErrorDetail::invalid_request(
-            "unknown_parameter",
-            "Unknown parameter: 'session.temperature'.",
-        )
-        .with_param("session.temperature"));
+        return Err(
+            ErrorDetail::invalid_request("unknown_parameter", "Unknown parameter: 'session.temperature'.")
+                .with_param("session.temperature"),
+        );
     }
     unknown_parameter("session", &update.extra)?;
     if let Some(m) = update.output_modalities.get() {
@@ -286,12 +262,7 @@ pub fn response_params(
             ));
         }
     }
-    if let Some(v) = p
-        .audio
-        .get()
-        .and_then(|a| a.output.get())
-        .and_then(|o| o.voice.get())
-    {
+    if let Some(v) = p.audio.get().and_then(|a| a.output.get()).and_then(|o| o.voice.get()) {
         voice("response.audio.output.voice", v)?;
         if voice_locked && Some(v) != current_voice {
             return Err(cannot_update_voice());
@@ -331,16 +302,11 @@ pub fn item(param: &str, item: &Item) -> Result<(), ErrorDetail> {
                 other => {
                     return Err(invalid(
                         &format!("{param}.role"),
-                        format!(
-                            "Invalid value: '{other}'. Supported values are: 'user', 'assistant', 'system'."
-                        ),
+                        format!("Invalid value: '{other}'. Supported values are: 'user', 'assistant', 'system'."),
                     ));
                 }
             };
-            let parts = item
-                .content
-                .get()
-                .ok_or_else(|| missing(format!("{param}.content")))?;
+            let parts = item.content.get().ok_or_else(|| missing(format!("{param}.content")))?;
             for (i, part) in parts.iter().enumerate() {
                 content_part(&format!("{param}.content[{i}]"), part, allowed)?;
             }
@@ -385,9 +351,7 @@ fn content_part(param: &str, part: &ContentPart, allowed: &[&str]) -> Result<(),
         ));
     }
     match part.kind.as_str() {
-        "input_text" | "output_text" | "text" if part.text.get().is_none() => {
-            Err(missing(format!("{param}.text")))
-        }
+        "input_text" | "output_text" | "text" if part.text.get().is_none() => Err(missing(format!("{param}.text"))),
         "input_audio" => match part.audio.get() {
             None => Err(missing(format!("{param}.audio"))),
             Some(a) if realtime_protocol::audio::decode_base64(a).is_err() => Err(invalid(
@@ -419,20 +383,9 @@ mod tests {
 
     #[test]
     fn session_update_rules() {
-        assert!(
-            session_update(
-                &session(r#"{"type":"realtime","instructions":"x"}"#),
-                None,
-                false
-            )
-            .is_ok()
-        );
+        assert!(session_update(&session(r#"{"type":"realtime","instructions":"x"}"#), None, false).is_ok());
         assert_eq!(
-            code(session_update(
-                &session(r#"{"instructions":"x"}"#),
-                None,
-                false
-            )),
+            code(session_update(&session(r#"{"instructions":"x"}"#), None, false)),
             "missing_required_parameter"
         );
         assert_eq!(
@@ -461,9 +414,7 @@ mod tests {
         );
         assert_eq!(
             code(session_update(
-                &session(
-                    r#"{"type":"realtime","audio":{"input":{"format":{"type":"audio/pcm","rate":16000}}}}"#
-                ),
+                &session(r#"{"type":"realtime","audio":{"input":{"format":{"type":"audio/pcm","rate":16000}}}}"#),
                 None,
                 false
             )),
@@ -471,9 +422,7 @@ mod tests {
         );
         assert_eq!(
             code(session_update(
-                &session(
-                    r#"{"type":"realtime","audio":{"input":{"turn_detection":{"type":"magic"}}}}"#
-                ),
+                &session(r#"{"type":"realtime","audio":{"input":{"turn_detection":{"type":"magic"}}}}"#),
                 None,
                 false
             )),
@@ -514,28 +463,34 @@ mod tests {
     #[test]
     fn item_rules() {
         let item = |j: &str| serde_json::from_str::<Item>(j).unwrap();
-        assert!(self::item("item", &item(r#"{"type":"message","role":"user","content":[{"type":"input_text","text":"hi"}]}"#)).is_ok());
+        assert!(
+            self::item(
+                "item",
+                &item(r#"{"type":"message","role":"user","content":[{"type":"input_text","text":"hi"}]}"#)
+            )
+            .is_ok()
+        );
         let e = self::item(
             "item",
             &item(r#"{"type":"message","role":"user","content":[{"type":"input_text"}]}"#),
         )
         .unwrap_err();
         assert_eq!(e.param, Patch::Value("item.content[0].text".into()));
+        assert!(self::item("item", &item(r#"{"type":"message","role":"wizard","content":[]}"#)).is_err());
         assert!(
             self::item(
                 "item",
-                &item(r#"{"type":"message","role":"wizard","content":[]}"#)
+                &item(r#"{"type":"message","role":"system","content":[{"type":"input_audio","audio":""}]}"#)
             )
             .is_err()
         );
-        assert!(self::item("item", &item(r#"{"type":"message","role":"system","content":[{"type":"input_audio","audio":""}]}"#)).is_err());
+        assert!(self::item("item", &item(r#"{"type":"function_call_output","output":"x"}"#)).is_err());
         assert!(
             self::item(
                 "item",
-                &item(r#"{"type":"function_call_output","output":"x"}"#)
+                &item(r#"{"type":"message","role":"user","content":[{"type":"input_audio","audio":"!!"}]}"#)
             )
             .is_err()
         );
-        assert!(self::item("item", &item(r#"{"type":"message","role":"user","content":[{"type":"input_audio","audio":"!!"}]}"#)).is_err());
     }
 }

@@ -20,9 +20,7 @@ fn frame() -> Vec<u8> {
 fn bench(c: &mut Criterion) {
     let f = frame();
     let mut g = c.benchmark_group("64KiB_audio_delta");
-    g.bench_function("peek", |b| {
-        b.iter(|| peek(black_box(&f)).map(|p| p.event_type.len()))
-    });
+    g.bench_function("peek", |b| b.iter(|| peek(black_box(&f)).map(|p| p.event_type.len())));
     g.bench_function("serde_json_value", |b| {
         b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(&f)).map(|v| v.is_object()))
     });

@@ -64,9 +64,7 @@ pub fn samples_to_bytes(samples: &[i16]) -> Vec<u8> {
 
 /// Samples of little-endian PCM16 bytes (an odd trailing byte is ignored).
 pub fn bytes_to_samples(pcm: &[u8]) -> Vec<i16> {
-    pcm.chunks_exact(2)
-        .map(|c| i16::from_le_bytes([c[0], c[1]]))
-        .collect()
+    pcm.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]])).collect()
 }
 
 /// Root mean square of PCM16 bytes, on a 0..1 scale.

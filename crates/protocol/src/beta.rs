@@ -48,18 +48,12 @@ pub const GA_ONLY: &[&str] = &[
 
 /// The GA name of a beta server event, when it was renamed.
 pub fn ga_name(beta: &str) -> Option<&'static str> {
-    SERVER_RENAMES
-        .iter()
-        .find(|(b, _)| *b == beta)
-        .map(|(_, g)| *g)
+    SERVER_RENAMES.iter().find(|(b, _)| *b == beta).map(|(_, g)| *g)
 }
 
 /// The beta name of a GA server event, when it was renamed.
 pub fn beta_name(ga: &str) -> Option<&'static str> {
-    SERVER_RENAMES
-        .iter()
-        .find(|(_, g)| *g == ga)
-        .map(|(b, _)| *b)
+    SERVER_RENAMES.iter().find(|(_, g)| *g == ga).map(|(b, _)| *b)
 }
 
 /// The GA name for any event type: renamed beta names are mapped, everything else is unchanged.

@@ -68,10 +68,7 @@ impl ContentPart {
 
     /// The human-readable text of the part: its text, or its audio's transcript.
     pub fn text_or_transcript(&self) -> Option<&str> {
-        self.text
-            .get()
-            .or(self.transcript.get())
-            .map(String::as_str)
+        self.text.get().or(self.transcript.get()).map(String::as_str)
     }
 
     /// Whether the part holds audio (either spelling).

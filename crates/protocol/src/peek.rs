@@ -70,10 +70,7 @@ pub fn peek(frame: &[u8]) -> Result<Peek<'_>, PeekError> {
         return Err(PeekError::Syntax(s.pos));
     }
     let event_type = event_type.ok_or(PeekError::MissingType)?;
-    Ok(Peek {
-        event_type,
-        event_id,
-    })
+    Ok(Peek { event_type, event_id })
 }
 
 /// The `type` of a frame, or `None` if it cannot be peeked.
@@ -229,8 +226,7 @@ mod tests {
 
     #[test]
     fn finds_type_and_event_id_anywhere() {
-        let p = peek(br#"{"audio":"AAAA","event_id":"e1","type":"input_audio_buffer.append"}"#)
-            .unwrap();
+        let p = peek(br#"{"audio":"AAAA","event_id":"e1","type":"input_audio_buffer.append"}"#).unwrap();
         assert_eq!(p.event_type, "input_audio_buffer.append");
         assert_eq!(p.event_id.as_deref(), Some("e1"));
         let p = peek(br#" { "type" : "x" , "n": [1, {"a": "}]"}], "b": null } "#).unwrap();
@@ -247,10 +243,7 @@ mod tests {
 
     #[test]
     fn only_top_level_keys_count() {
-        assert_eq!(
-            peek(br#"{"item":{"type":"message"}}"#),
-            Err(PeekError::MissingType)
-        );
+        assert_eq!(peek(br#"{"item":{"type":"message"}}"#), Err(PeekError::MissingType));
         let p = peek(br#"{"item":{"type":"message"},"type":"conversation.item.create"}"#).unwrap();
         assert_eq!(p.event_type, "conversation.item.create");
     }

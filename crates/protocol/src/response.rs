@@ -145,12 +145,7 @@ pub struct RateLimit {
 
 impl Usage {
     /// Build a usage record from per-modality counts (as the emulator reports it).
-    pub fn from_counts(
-        input_text: u64,
-        input_audio: u64,
-        output_text: u64,
-        output_audio: u64,
-    ) -> Self {
+    pub fn from_counts(input_text: u64, input_audio: u64, output_text: u64, output_audio: u64) -> Self {
         let input = input_text + input_audio;
         let output = output_text + output_audio;
         Usage {

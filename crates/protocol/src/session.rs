@@ -124,10 +124,7 @@ impl AudioFormat {
     /// Whether the API accepts this format (only 24 kHz for PCM).
     pub fn is_valid(&self) -> bool {
         match self.kind.as_str() {
-            "audio/pcm" => matches!(
-                self.rate,
-                Patch::Absent | Patch::Value(crate::audio::SAMPLE_RATE)
-            ),
+            "audio/pcm" => matches!(self.rate, Patch::Absent | Patch::Value(crate::audio::SAMPLE_RATE)),
             "audio/pcmu" | "audio/pcma" => true,
             _ => false,
         }
@@ -361,10 +358,8 @@ mod tests {
             r#"{"type":"realtime","instructions":"a","audio":{"input":{"turn_detection":{"type":"server_vad"}},"output":{"voice":"alloy"}}}"#,
         )
         .unwrap();
-        let u: Session = serde_json::from_str(
-            r#"{"type":"realtime","audio":{"input":{"turn_detection":null}}}"#,
-        )
-        .unwrap();
+        let u: Session =
+            serde_json::from_str(r#"{"type":"realtime","audio":{"input":{"turn_detection":null}}}"#).unwrap();
         s.merge(u);
         assert_eq!(s.instructions, Patch::Value("a".into()));
         assert!(s.turn_detection().is_none());
@@ -373,22 +368,15 @@ mod tests {
 
     #[test]
     fn max_tokens_accepts_inf_and_counts_only() {
-        assert_eq!(
-            serde_json::from_str::<MaxTokens>("\"inf\"").unwrap(),
-            MaxTokens::Inf
-        );
-        assert_eq!(
-            serde_json::from_str::<MaxTokens>("12").unwrap(),
-            MaxTokens::Count(12)
-        );
+        assert_eq!(serde_json::from_str::<MaxTokens>("\"inf\"").unwrap(), MaxTokens::Inf);
+        assert_eq!(serde_json::from_str::<MaxTokens>("12").unwrap(), MaxTokens::Count(12));
         assert!(serde_json::from_str::<MaxTokens>("\"lots\"").is_err());
     }
 
     #[test]
     fn audio_format_validity() {
         assert!(AudioFormat::pcm24k().is_valid());
-        let bad: AudioFormat =
-            serde_json::from_str(r#"{"type":"audio/pcm","rate":16000}"#).unwrap();
+        let bad: AudioFormat = serde_json::from_str(r#"{"type":"audio/pcm","rate":16000}"#).unwrap();
         assert!(!bad.is_valid());
         let mp3: AudioFormat = serde_json::from_str(r#"{"type":"audio/mp3"}"#).unwrap();
         assert!(!mp3.is_valid());

@@ -107,9 +107,7 @@ pub struct WavAudio {
 impl WavAudio {
     /// Whether this is the API's own format (24 kHz, mono, 16-bit).
     pub fn is_api_format(&self) -> bool {
-        self.sample_rate == SAMPLE_RATE
-            && self.channels == CHANNELS
-            && self.bits_per_sample == BITS_PER_SAMPLE
+        self.sample_rate == SAMPLE_RATE && self.channels == CHANNELS && self.bits_per_sample == BITS_PER_SAMPLE
     }
 }
 
@@ -210,9 +208,6 @@ mod tests {
         let mut w = hound::WavWriter::new(&mut out, spec).unwrap();
         w.write_sample(0.5f32).unwrap();
         w.finalize().unwrap();
-        assert!(matches!(
-            read_wav(out.get_ref()),
-            Err(ProtocolError::WavFormat(_))
-        ));
+        assert!(matches!(read_wav(out.get_ref()), Err(ProtocolError::WavFormat(_))));
     }
 }

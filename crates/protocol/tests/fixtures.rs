@@ -11,22 +11,16 @@ use serde_json::Value;
 fn equivalent(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| equivalent(x, y))
-        }
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(x, y)| equivalent(x, y)),
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| equivalent(v, w)))
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| equivalent(v, w)))
         }
         _ => a == b,
     }
 }
 
 fn fixtures(dir: &str) -> Vec<(PathBuf, String)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(dir);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(dir);
     let mut out: Vec<_> = fs::read_dir(&root)
         .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
         .map(|e| e.unwrap().path())
@@ -61,10 +55,7 @@ fn round_trip<E>(
     // The cheap peek agrees with the full parse.
     let p = peek(text.as_bytes()).unwrap();
     assert_eq!(p.event_type, original["type"].as_str().unwrap());
-    assert_eq!(
-        p.event_id.as_deref(),
-        original.get("event_id").and_then(Value::as_str)
-    );
+    assert_eq!(p.event_id.as_deref(), original.get("event_id").and_then(Value::as_str));
 }
 
 #[test]
@@ -78,12 +69,8 @@ fn every_ga_client_event_round_trips() {
     // Every type of the union has at least one fixture, and vice versa.
     for t in ClientEvent::TYPES {
         assert!(
-            all.iter().any(|(p, _)| p
-                .file_name()
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .starts_with(&format!("{t}."))),
+            all.iter()
+                .any(|(p, _)| p.file_name().unwrap().to_str().unwrap().starts_with(&format!("{t}."))),
             "no fixture for {t}"
         );
     }
@@ -99,12 +86,8 @@ fn every_ga_server_event_round_trips() {
     }
     for t in ServerEvent::TYPES {
         assert!(
-            all.iter().any(|(p, _)| p
-                .file_name()
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .starts_with(&format!("{t}."))),
+            all.iter()
+                .any(|(p, _)| p.file_name().unwrap().to_str().unwrap().starts_with(&format!("{t}."))),
             "no fixture for {t}"
         );
     }
@@ -115,13 +98,9 @@ fn every_ga_server_event_round_trips() {
 #[test]
 fn session_update_examples_round_trip() {
     for (path, text) in fixtures("session-update") {
-        round_trip(
-            &path,
-            &text,
-            ClientEvent::parse,
-            ClientEvent::to_json,
-            |e| matches!(e, ClientEvent::Unknown(_)),
-        );
+        round_trip(&path, &text, ClientEvent::parse, ClientEvent::to_json, |e| {
+            matches!(e, ClientEvent::Unknown(_))
+        });
     }
 }
 
@@ -129,11 +108,7 @@ fn session_update_examples_round_trip() {
 /// Unknown (never an error); everything else parses as is. All round-trip.
 #[test]
 fn beta_events_are_known_by_name_and_round_trip() {
-    for (side, is_client) in [
-        ("beta/client", true),
-        ("beta/server", false),
-        ("azure-observed", false),
-    ] {
+    for (side, is_client) in [("beta/client", true), ("beta/server", false), ("azure-observed", false)] {
         for (path, text) in fixtures(side) {
             let mut value: Value = serde_json::from_str(&text).unwrap();
             let name = value["type"].as_str().unwrap().to_owned();
@@ -149,21 +124,13 @@ fn beta_events_are_known_by_name_and_round_trip() {
                 continue;
             }
             if is_client {
-                round_trip(
-                    &path,
-                    &renamed,
-                    ClientEvent::parse,
-                    ClientEvent::to_json,
-                    |e| matches!(e, ClientEvent::Unknown(_)),
-                );
+                round_trip(&path, &renamed, ClientEvent::parse, ClientEvent::to_json, |e| {
+                    matches!(e, ClientEvent::Unknown(_))
+                });
             } else {
-                round_trip(
-                    &path,
-                    &renamed,
-                    ServerEvent::parse,
-                    ServerEvent::to_json,
-                    |e| matches!(e, ServerEvent::Unknown(_)),
-                );
+                round_trip(&path, &renamed, ServerEvent::parse, ServerEvent::to_json, |e| {
+                    matches!(e, ServerEvent::Unknown(_))
+                });
             }
         }
     }
@@ -181,13 +148,7 @@ fn unknown_types_are_kept_and_malformed_known_types_are_errors() {
     );
 
     let err = ClientEvent::parse(r#"{"type":"input_audio_buffer.append","audio":5}"#).unwrap_err();
-    assert!(
-        err.to_string().contains("input_audio_buffer.append"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("input_audio_buffer.append"), "{err}");
     assert!(ClientEvent::parse(r#"{"type":"conversation.item.truncate","item_id":"i"}"#).is_err());
-    assert!(
-        ClientEvent::parse("[]").is_err()
-            || matches!(ClientEvent::parse("[]").unwrap(), ClientEvent::Unknown(_))
-    );
+    assert!(ClientEvent::parse("[]").is_err() || matches!(ClientEvent::parse("[]").unwrap(), ClientEvent::Unknown(_)));
 }
