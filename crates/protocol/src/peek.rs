@@ -2,11 +2,18 @@
 //!
 //! The relay's per-frame path must decide what a frame is without paying for its payload: an
 //! `input_audio_buffer.append` or a `response.output_audio.delta` carries up to megabytes of base64
-//! that the relay forwards untouched. [`peek`] walks the top-level object once, skipping every other
-//! value. Strings are skipped with `memchr` (SIMD), so the cost of a 64 KiB delta is a fraction of a
-//! full parse (see `benches/peek.rs`). Values are checked for structure (balanced brackets,
-//! terminated strings, valid literals, nothing after the object), so truncated or non-JSON frames
-//! are refused; numbers and string escapes are not validated in depth.
+//! that the relay forwards untouched. Two entry points:
+//!
+//! - [`peek`] walks the top-level object only until it has seen both `type` and `event_id`. The
+//!   service (and every SDK) writes those first, so on a 64 KiB audio delta it never touches the
+//!   audio at all. For frames from a trusted upstream.
+//! - [`peek_strict`] walks the whole object and checks its structure (balanced brackets,
+//!   terminated strings, valid literals, nothing after the object), so truncated or non-JSON frames
+//!   are refused. Strings are crossed with `memchr` (SIMD), so even this costs a fraction of a full
+//!   parse. For frames from clients, where invalid JSON must be answered rather than forwarded.
+//!
+//! Neither validates numbers or string escapes in depth. `benches/peek.rs` measures both against
+//! `serde_json`.
 
 use std::borrow::Cow;
 
@@ -28,8 +35,19 @@ pub enum PeekError {
     MissingType,
 }
 
-/// Read `type` and `event_id` of a JSON object, skipping every other field. See the module docs.
+/// Read `type` and `event_id` of a JSON object, stopping as soon as both are found.
+/// See the module docs.
 pub fn peek(frame: &[u8]) -> Result<Peek<'_>, PeekError> {
+    scan(frame, false)
+}
+
+/// Read `type` and `event_id` of a JSON object, checking the structure of the whole frame.
+/// See the module docs.
+pub fn peek_strict(frame: &[u8]) -> Result<Peek<'_>, PeekError> {
+    scan(frame, true)
+}
+
+fn scan(frame: &[u8], strict: bool) -> Result<Peek<'_>, PeekError> {
     let mut s = Scanner { buf: frame, pos: 0 };
     s.ws();
     if s.peek_byte() != Some(b'{') {
@@ -57,6 +75,11 @@ pub fn peek(frame: &[u8]) -> Result<Peek<'_>, PeekError> {
                 "event_id" if s.peek_byte() == Some(b'"') => event_id = Some(s.string()?),
                 _ => s.skip_value()?,
             }
+            if !strict && event_type.is_some() && event_id.is_some() {
+                // Both found: the rest is payload this caller does not need to look at.
+                let event_type = event_type.ok_or(PeekError::MissingType)?;
+                return Ok(Peek { event_type, event_id });
+            }
             s.ws();
             match s.next_byte() {
                 Some(b',') => continue,
@@ -71,11 +94,6 @@ pub fn peek(frame: &[u8]) -> Result<Peek<'_>, PeekError> {
     }
     let event_type = event_type.ok_or(PeekError::MissingType)?;
     Ok(Peek { event_type, event_id })
-}
-
-/// The `type` of a frame, or `None` if it cannot be peeked.
-pub fn peek_type(frame: &[u8]) -> Option<Cow<'_, str>> {
-    peek(frame).ok().map(|p| p.event_type)
 }
 
 struct Scanner<'a> {
@@ -262,10 +280,23 @@ mod tests {
             br#"{"type":"x","a":"unterminated}"#,
             b"not json",
         ] {
-            assert!(peek(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+            assert!(peek_strict(bad).is_err(), "{}", String::from_utf8_lossy(bad));
         }
-        assert_eq!(peek(b"[1]"), Err(PeekError::NotAnObject));
-        assert_eq!(peek(br#"{"type":3}"#), Err(PeekError::MissingType));
+        assert_eq!(peek_strict(b"[1]"), Err(PeekError::NotAnObject));
+        assert_eq!(peek_strict(br#"{"type":3}"#), Err(PeekError::MissingType));
+    }
+
+    #[test]
+    fn lenient_peek_stops_once_both_keys_are_found() {
+        let frame = br#"{"type":"x","event_id":"e","delta":"AAAA"#;
+        assert_eq!(
+            peek(frame).unwrap().event_type,
+            "x",
+            "the unterminated payload is never read"
+        );
+        assert!(peek_strict(frame).is_err());
+        // Without an event_id it must read to the end, and then it checks what it read.
+        assert!(peek(br#"{"type":"x","delta":"AAAA"#).is_err());
     }
 
     #[test]

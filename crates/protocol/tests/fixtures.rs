@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use realtime_protocol::{ClientEvent, ServerEvent, beta, peek};
+use realtime_protocol::{ClientEvent, ServerEvent, beta, peek, peek_strict};
 use serde_json::Value;
 
 /// JSON equality where numbers compare by value (`60` and `60.0` are the same JSON number).
@@ -52,10 +52,11 @@ fn round_trip<E>(
         "{} changed in the round trip:\n{original}\n{again}",
         path.display()
     );
-    // The cheap peek agrees with the full parse.
-    let p = peek(text.as_bytes()).unwrap();
-    assert_eq!(p.event_type, original["type"].as_str().unwrap());
-    assert_eq!(p.event_id.as_deref(), original.get("event_id").and_then(Value::as_str));
+    // Both peeks agree with the full parse.
+    for p in [peek(text.as_bytes()).unwrap(), peek_strict(text.as_bytes()).unwrap()] {
+        assert_eq!(p.event_type, original["type"].as_str().unwrap());
+        assert_eq!(p.event_id.as_deref(), original.get("event_id").and_then(Value::as_str));
+    }
 }
 
 #[test]
