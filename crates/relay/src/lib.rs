@@ -1,0 +1,240 @@
+//! realtime-relay: a trusted middle tier for the Azure OpenAI / OpenAI Realtime API.
+//!
+//! It authenticates each end user before the WebSocket upgrade, opens that user's upstream session
+//! with the server's own credentials, and pumps frames both ways untouched. Map of the crate:
+//!
+//! - [`config`]: the one typed configuration (flags, environment, TOML file) and the upstream choice.
+//! - [`secret`]: a string that never prints, for keys and secrets.
+//! - [`identity`]: where a client's token is found and how it is verified (pure).
+//! - [`entra`]: Microsoft Entra ID tokens for Azure, cached and refreshed ahead of expiry.
+//! - [`upstream`]: the upstream URL, credentials, handshake, and what its failures mean.
+//! - [`embedded`]: the in-process emulator used when nothing else is configured.
+//! - [`server`]: routes and the checks made before an upgrade.
+//! - [`session`]: one session's task: connect, pump, close.
+//! - [`close`]: how a session's end maps to close codes and notices (pure).
+//!
+//! [`start`] wires them together and returns a [`Relay`] whose [`Relay::shutdown`] drains sessions.
+
+pub mod close;
+pub mod config;
+pub mod embedded;
+pub mod entra;
+pub mod identity;
+pub mod secret;
+pub mod server;
+pub mod session;
+pub mod upstream;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::distr::{Alphanumeric, SampleString};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::config::{RelayConfig, UpstreamChoice};
+use crate::embedded::Embedded;
+use crate::entra::{EntraCredentials, EntraTokenProvider};
+use crate::identity::Verifier;
+use crate::secret::Secret;
+use crate::server::AppState;
+use crate::upstream::Upstream;
+
+/// Why the relay could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(String),
+    #[error("binding {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+}
+
+/// A random alphanumeric string (dev secrets, the embedded emulator's key).
+pub fn random_token(len: usize) -> String {
+    Alphanumeric.sample_string(&mut rand::rng(), len)
+}
+
+/// Make rustls use *ring* (the one provider compiled in). Idempotent.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// A running relay.
+pub struct Relay {
+    addr: SocketAddr,
+    state: Arc<AppState>,
+    server: JoinHandle<std::io::Result<()>>,
+    embedded: Option<Embedded>,
+    background: CancellationToken,
+}
+
+/// Start a relay in the current runtime.
+pub async fn start(config: RelayConfig) -> Result<Relay, StartError> {
+    install_crypto_provider();
+    let dev_mode = config.dev_mode();
+    if dev_mode && !config.listen.ip().is_loopback() {
+        return Err(StartError::Config(format!(
+            "refusing to listen on {} without RELAY_JWT_SECRET: dev mode (random token secret) only binds to loopback",
+            config.listen
+        )));
+    }
+    let background = CancellationToken::new();
+
+    let embedded = match config.upstream {
+        UpstreamChoice::Embedded => {
+            let e = Embedded::start(&config.emulator_pace, config.limits.max_message_bytes)
+                .await
+                .map_err(StartError::Config)?;
+            info!(
+                url = %e.url(),
+                pace = %config.emulator_pace,
+                "no upstream configured (AZURE_OPENAI_ENDPOINT, OPENAI_API_KEY, RELAY_UPSTREAM_URL): using the embedded Realtime emulator (synthetic voice, no account needed)"
+            );
+            Some(e)
+        }
+        _ => None,
+    };
+    let entra = match &config.upstream {
+        UpstreamChoice::AzureEntra {
+            tenant_id,
+            client_id,
+            client_secret,
+            authority_host,
+            ..
+        } => {
+            let http = reqwest::Client::builder()
+                .build()
+                .map_err(|e| StartError::Config(format!("building the HTTP client for Entra ID: {e}")))?;
+            let provider = Arc::new(EntraTokenProvider::new(
+                EntraCredentials {
+                    tenant_id: tenant_id.clone(),
+                    client_id: client_id.clone(),
+                    client_secret: client_secret.clone(),
+                    authority_host: authority_host.clone(),
+                    scope: entra::COGNITIVE_SERVICES_SCOPE.to_owned(),
+                },
+                http,
+                entra::DEFAULT_REFRESH_MARGIN,
+            ));
+            // The refresher fetches the first token at once, so the first session rarely waits.
+            provider.clone().spawn_refresher(background.child_token());
+            Some(provider)
+        }
+        _ => None,
+    };
+    let upstream = Upstream::from_choice(
+        &config.upstream,
+        entra,
+        embedded.as_ref().map(|e| (e.url(), e.key.clone())),
+    )
+    .map_err(StartError::Config)?;
+
+    let (verifier, dev_secret) = match &config.jwt_secret {
+        Some(secret) => (Verifier::hs256(secret), None),
+        None => {
+            let secret = Secret::new(random_token(48));
+            (Verifier::hs256(&secret), Some(secret))
+        }
+    };
+    if dev_mode {
+        warn!(
+            "dev mode: no RELAY_JWT_SECRET, tokens are signed with a random secret made at start (GET /dev/token, or `realtime-relay token`)"
+        );
+    }
+
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    info!(%addr, upstream = upstream.label(), models = %config.models.join(","), "relay listening");
+
+    let state = Arc::new(AppState::new(config, upstream, verifier, dev_secret));
+    let app = server::router(state.clone());
+    let stop_accepting = state.accepting.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(stop_accepting.cancelled_owned())
+            .await
+    });
+    Ok(Relay {
+        addr,
+        state,
+        server,
+        embedded,
+        background,
+    })
+}
+
+impl Relay {
+    /// The address the relay listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://<addr>`.
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// `ws://<addr>/realtime`.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/realtime", self.addr)
+    }
+
+    /// The shared state (configuration, counters).
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+
+    /// In dev mode, a token for `user` signed with the relay's random secret.
+    pub fn dev_token(&self, user: &str) -> Option<String> {
+        let secret = self.state.dev_secret.as_ref()?;
+        identity::mint(secret, user, server::DEV_TOKEN_TTL_SECS, Default::default()).ok()
+    }
+
+    /// The embedded emulator's HTTP base (for its `/emulator/*` endpoints), if it runs.
+    pub fn embedded_emulator_http(&self) -> Option<String> {
+        self.embedded.as_ref().map(|e| e.emulator.http_base())
+    }
+
+    /// Sessions currently open.
+    pub fn open_sessions(&self) -> usize {
+        self.state.sessions.len()
+    }
+
+    /// Stop accepting; let open sessions end by themselves until the grace period is over; then
+    /// close the rest with 1001 and wait for them; then stop the embedded emulator.
+    pub async fn shutdown(self) {
+        let grace = self.state.config.limits.shutdown_grace;
+        self.state.accepting.cancel();
+        self.state.sessions.close();
+        let open = self.state.sessions.len();
+        if open > 0 {
+            info!(open, grace_s = grace.as_secs_f32(), "shutting down: draining sessions");
+        }
+        if tokio::time::timeout(grace, self.state.sessions.wait()).await.is_err() {
+            info!(
+                open = self.state.sessions.len(),
+                "drain deadline passed: closing sessions with 1001"
+            );
+            self.state.force_close.cancel();
+            // Each session needs at most a couple of close timeouts once told.
+            let _ = tokio::time::timeout(Duration::from_secs(5), self.state.sessions.wait()).await;
+        }
+        let _ = self.server.await;
+        self.background.cancel();
+        if let Some(e) = self.embedded {
+            let _ = e.emulator.shutdown().await;
+        }
+        info!("relay stopped");
+    }
+}

@@ -1,0 +1,238 @@
+//! The HTTP side of the relay: routes, the checks made before a WebSocket upgrade, and the state
+//! every request shares.
+//!
+//! Everything that can refuse a client happens here, before the upgrade, with an HTTP status and a
+//! JSON body in the API's error shape (`{"error":{"type","code","message","param"}}`): shutting down
+//! → 503, unknown model → 400, missing or bad token → 401, not a WebSocket request → 426. Only a
+//! request that passes every check becomes a session ([`crate::session::run`]).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Map, json};
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info};
+
+use crate::config::RelayConfig;
+use crate::identity::{self, Verifier};
+use crate::secret::Secret;
+use crate::session::{self, SessionContext};
+use crate::upstream::Upstream;
+
+/// Subprotocols the relay may select in its answer, in order of preference. Never the token one.
+pub const SUBPROTOCOLS: [&str; 2] = ["realtime", "openai-beta.realtime-v1"];
+
+/// How long a `/readyz` reachability result is reused.
+const READY_CACHE: Duration = Duration::from_secs(5);
+
+/// State shared by every request of one relay.
+pub struct AppState {
+    pub config: RelayConfig,
+    pub upstream: Upstream,
+    pub verifier: Verifier,
+    /// In dev mode, the random secret tokens are signed with (for `/dev/token`).
+    pub dev_secret: Option<Secret>,
+    /// Cancelled when shutdown begins: new sessions are refused with 503.
+    pub accepting: CancellationToken,
+    /// Cancelled when the drain deadline passes: open sessions are closed with 1001.
+    pub force_close: CancellationToken,
+    /// Every session task, so shutdown can wait for them.
+    pub sessions: TaskTracker,
+    ready: Mutex<Option<(Instant, bool)>>,
+}
+
+impl AppState {
+    pub fn new(config: RelayConfig, upstream: Upstream, verifier: Verifier, dev_secret: Option<Secret>) -> Self {
+        AppState {
+            config,
+            upstream,
+            verifier,
+            dev_secret,
+            accepting: CancellationToken::new(),
+            force_close: CancellationToken::new(),
+            sessions: TaskTracker::new(),
+            ready: Mutex::new(None),
+        }
+    }
+
+    /// Whether a TCP connection to the upstream's host and port opens (cached for a few seconds).
+    async fn upstream_reachable(&self) -> bool {
+        let mut cached = self.ready.lock().await;
+        if let Some((at, ok)) = *cached
+            && at.elapsed() < READY_CACHE
+        {
+            return ok;
+        }
+        let ok = match self.upstream.host_port() {
+            Some((host, port)) => matches!(
+                tokio::time::timeout(
+                    Duration::from_secs(2),
+                    tokio::net::TcpStream::connect((host.as_str(), port))
+                )
+                .await,
+                Ok(Ok(_))
+            ),
+            None => false,
+        };
+        *cached = Some((Instant::now(), ok));
+        ok
+    }
+}
+
+/// The relay's routes.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/realtime", get(realtime))
+        .route("/openai/v1/realtime", get(realtime))
+        .route("/v1/realtime", get(realtime))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/dev/token", get(dev_token))
+        .with_state(state)
+}
+
+/// An error response in the API's shape.
+pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
+    let kind = if status.is_server_error() {
+        "server_error"
+    } else {
+        "invalid_request_error"
+    };
+    (
+        status,
+        Json(json!({"error": {"type": kind, "code": code, "message": message, "param": null}})),
+    )
+        .into_response()
+}
+
+async fn realtime(
+    State(app): State<Arc<AppState>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    if app.accepting.is_cancelled() {
+        return error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "relay_shutting_down",
+            "The relay is shutting down; reconnect.",
+        );
+    }
+    let asked = query
+        .get("model")
+        .or_else(|| query.get("deployment"))
+        .map(String::as_str)
+        .filter(|m| !m.is_empty());
+    let Some(model) = app.config.model_for(asked) else {
+        let known = app.config.models.join(", ");
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "model_not_found",
+            &format!(
+                "This relay does not serve the model {:?}; it serves: {known}.",
+                asked.unwrap_or_default()
+            ),
+        );
+    };
+    let found = identity::find_token(
+        &headers,
+        query.get("access_token").map(String::as_str),
+        query.get("api-key").map(String::as_str),
+    );
+    let Some((token, carrier)) = found else {
+        return error_response(
+            StatusCode::UNAUTHORIZED,
+            identity::IdentityError::Missing.code(),
+            &identity::IdentityError::Missing.to_string(),
+        );
+    };
+    let identity = match app.verifier.verify(&token) {
+        Ok(identity) => identity,
+        Err(e) => {
+            debug!(?carrier, code = e.code(), "token refused");
+            return error_response(StatusCode::UNAUTHORIZED, e.code(), &e.to_string());
+        }
+    };
+    let upgrade = match upgrade {
+        Ok(u) => u,
+        Err(e) => return error_response(StatusCode::UPGRADE_REQUIRED, "websocket_required", &e.body_text()),
+    };
+    let limits = &app.config.limits;
+    let ctx = SessionContext {
+        id: format!("rs_{}", uuid::Uuid::new_v4().simple()),
+        identity,
+        model: model.to_owned(),
+        app: app.clone(),
+    };
+    let tracker = app.sessions.clone();
+    upgrade
+        .protocols(SUBPROTOCOLS)
+        .read_buffer_size(limits.read_buffer_bytes)
+        .write_buffer_size(limits.write_buffer_bytes)
+        .max_write_buffer_size(limits.max_message_bytes.saturating_mul(2))
+        .max_message_size(limits.max_message_bytes)
+        .max_frame_size(limits.max_message_bytes)
+        .on_failed_upgrade(|e| debug!(error = %e, "client upgrade failed"))
+        .on_upgrade(move |socket| tracker.track_future(session::run(socket, ctx)))
+}
+
+async fn readyz(State(app): State<Arc<AppState>>) -> Response {
+    let shutting_down = app.accepting.is_cancelled();
+    let reachable = !shutting_down && app.upstream_reachable().await;
+    let status = if reachable {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = json!({
+        "ready": reachable,
+        "upstream": app.upstream.label(),
+        "upstream_reachable": reachable,
+        "shutting_down": shutting_down,
+    });
+    (status, Json(body)).into_response()
+}
+
+/// `GET /dev/token?user=NAME`: a token for a dev-mode relay (404 in any other mode). Dev mode only
+/// listens on loopback, so only this machine can ask.
+async fn dev_token(State(app): State<Arc<AppState>>, Query(query): Query<HashMap<String, String>>) -> Response {
+    let Some(secret) = &app.dev_secret else {
+        return error_response(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "Dev tokens exist only in dev mode (no RELAY_JWT_SECRET).",
+        );
+    };
+    let user = query
+        .get("user")
+        .map(String::as_str)
+        .filter(|u| !u.is_empty())
+        .unwrap_or("dev");
+    let ttl = query
+        .get("ttl")
+        .and_then(|t| t.parse::<u64>().ok())
+        .unwrap_or(DEV_TOKEN_TTL_SECS)
+        .min(7 * 24 * 3600);
+    match identity::mint(secret, user, ttl, Map::new()) {
+        Ok(token) => {
+            info!(user, "dev token issued");
+            Json(json!({"token": token, "user": user, "expires_in": ttl})).into_response()
+        }
+        Err(e) => error_response(StatusCode::INTERNAL_SERVER_ERROR, "token_error", &e.to_string()),
+    }
+}
+
+/// Lifetime of dev tokens: 12 hours.
+pub const DEV_TOKEN_TTL_SECS: u64 = 12 * 3600;

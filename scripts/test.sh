@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs every test of realtime-relay: formatting, lints, unit and socket tests,
+# benchmark smoke runs. On a fresh machine it first installs what the tests
+# need (scripts/setup.sh); it never depends on anything installed by hand.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== cargo nextest"
+cargo nextest run --workspace --locked --profile ci
+
+echo "== doc tests"
+cargo test --workspace --locked --doc
+
+echo "== benchmark smoke run (each benchmark once, no timing)"
+cargo bench --workspace --locked -- --test >/dev/null
+
+if [ -d tests/browser ]; then
+  echo "== browser tests (headless Chromium)"
+  (cd tests/browser && node --test --test-concurrency=1)
+fi
+
+echo "== all tests passed"
