@@ -15,12 +15,15 @@ use serde_json::Value;
 const MAX_SESSIONS: usize = 256;
 const MAX_EVENTS: usize = 1000;
 
+/// Session ids in arrival order (oldest evicted first) and each session's events.
+type SessionLog = (VecDeque<String>, HashMap<String, Vec<Value>>);
+
 /// Shared record of connections and events.
 #[derive(Debug, Default)]
 pub struct Observer {
     open: AtomicU64,
     total: AtomicU64,
-    sessions: Mutex<(VecDeque<String>, HashMap<String, Vec<Value>>)>,
+    sessions: Mutex<SessionLog>,
 }
 
 /// Counts a connection as open while it lives.

@@ -63,7 +63,7 @@ pub fn decide(input: &ReplyInput<'_>) -> Reply {
         return call;
     }
     let has_audio = last.item.parts().iter().any(|p| p.kind == "input_audio");
-    if has_audio && text.trim().is_empty() || has_audio && text.starts_with("[emulator") {
+    if has_audio && (text.trim().is_empty() || text.starts_with("[emulator")) {
         return Reply::Say(format!(
             "I heard {:.1} seconds of audio.",
             last.audio_ms() as f64 / 1000.0

@@ -17,6 +17,8 @@ macro_rules! event_enum {
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
         #[serde(tag = "type")]
+        // Events are parsed only where they are inspected, one at a time: size is no concern.
+        #[allow(clippy::large_enum_variant)]
         pub enum $Name {
             $( $(#[$vmeta])* #[serde(rename = $tag)] $Variant($Ty), )*
             /// An event of a type this crate does not know, kept as raw JSON.

@@ -2,9 +2,11 @@
 //! every request shares.
 //!
 //! Everything that can refuse a client happens here, before the upgrade, with an HTTP status and a
-//! JSON body in the API's error shape (`{"error":{"type","code","message","param"}}`): shutting down
-//! → 503, unknown model → 400, missing or bad token → 401, not a WebSocket request → 426. Only a
-//! request that passes every check becomes a session ([`crate::session::run`]).
+//! JSON body in the API's error shape (`{"error":{"type","code","message","param"}}`), in this order:
+//! shutting down → 503, missing or bad token → 401 (first, so that nothing about the relay's
+//! configuration is told to someone unauthenticated), unknown model → 400, not a WebSocket
+//! request → 426. Only a request that passes every check becomes a session
+//! ([`crate::session::run`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -130,22 +132,6 @@ async fn realtime(
             "The relay is shutting down; reconnect.",
         );
     }
-    let asked = query
-        .get("model")
-        .or_else(|| query.get("deployment"))
-        .map(String::as_str)
-        .filter(|m| !m.is_empty());
-    let Some(model) = app.config.model_for(asked) else {
-        let known = app.config.models.join(", ");
-        return error_response(
-            StatusCode::BAD_REQUEST,
-            "model_not_found",
-            &format!(
-                "This relay does not serve the model {:?}; it serves: {known}.",
-                asked.unwrap_or_default()
-            ),
-        );
-    };
     let found = identity::find_token(
         &headers,
         query.get("access_token").map(String::as_str),
@@ -164,6 +150,22 @@ async fn realtime(
             debug!(?carrier, code = e.code(), "token refused");
             return error_response(StatusCode::UNAUTHORIZED, e.code(), &e.to_string());
         }
+    };
+    let asked = query
+        .get("model")
+        .or_else(|| query.get("deployment"))
+        .map(String::as_str)
+        .filter(|m| !m.is_empty());
+    let Some(model) = app.config.model_for(asked) else {
+        let known = app.config.models.join(", ");
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "model_not_found",
+            &format!(
+                "This relay does not serve the model {:?}; it serves: {known}.",
+                asked.unwrap_or_default()
+            ),
+        );
     };
     let upgrade = match upgrade {
         Ok(u) => u,
