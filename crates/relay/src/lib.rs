@@ -11,6 +11,7 @@
 //! - [`embedded`]: the in-process emulator used when nothing else is configured.
 //! - [`server`]: routes and the checks made before an upgrade.
 //! - [`session`]: one session's task: connect, pump, close.
+//! - [`logging`]: log filtering that keeps dependencies from printing secrets.
 //! - [`close`]: how a session's end maps to close codes and notices (pure).
 //!
 //! [`start`] wires them together and returns a [`Relay`] whose [`Relay::shutdown`] drains sessions.
@@ -20,6 +21,7 @@ pub mod config;
 pub mod embedded;
 pub mod entra;
 pub mod identity;
+pub mod logging;
 pub mod secret;
 pub mod server;
 pub mod session;

@@ -8,7 +8,6 @@ use clap::{Args, Parser, Subcommand};
 use realtime_relay::config::ServeArgs;
 use realtime_relay::identity;
 use realtime_relay::secret::Secret;
-use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
 #[command(name = "realtime-relay", version, about, args_conflicts_with_subcommands = true)]
@@ -56,7 +55,7 @@ fn main() -> anyhow::Result<()> {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(realtime_relay::logging::env_filter())
         .init();
     let config = args.resolve()?;
     let relay = realtime_relay::start(config).await?;

@@ -236,6 +236,10 @@ fn classify(e: tokio_tungstenite::tungstenite::Error, secrets: &[&str]) -> Upstr
                 message: scrub(&message, secrets),
             }
         }
+        // rustls reports through io::Error: tell a TLS failure from an unreachable host.
+        Error::Io(io) if io.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) => {
+            UpstreamError::Tls(io.to_string())
+        }
         Error::Io(io) => UpstreamError::Unreachable(io.to_string()),
         Error::Tls(tls) => UpstreamError::Tls(tls.to_string()),
         Error::Url(u) => UpstreamError::Unreachable(u.to_string()),

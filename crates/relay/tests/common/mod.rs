@@ -235,6 +235,7 @@ impl FakeUpstream {
                         return;
                     }
                     let (mut tx, mut rx) = ws.split();
+                    let mut flooding = script == Script::Flood;
                     let mut push_rx = push_rx.lock().await;
                     let flood = Message::text(format!(
                         "{{\"type\":\"response.output_audio.delta\",\"delta\":\"{}\"}}",
@@ -250,8 +251,10 @@ impl FakeUpstream {
                                 Some(Ok(m @ (Message::Text(_) | Message::Binary(_)))) => {
                                     record.lock().unwrap().frames.push(m.clone());
                                     ch.notify_waiters();
-                                    if script == Script::Echo && tx.send(m).await.is_err() {
-                                        break;
+                                    if script == Script::Echo {
+                                        // A failed echo means the relay is closing: keep
+                                        // reading, to record its close frame.
+                                        let _ = tx.send(m).await;
                                     }
                                 }
                                 Some(Ok(_)) => {}
@@ -260,8 +263,8 @@ impl FakeUpstream {
                             Some(m) = push_rx.recv() => {
                                 if tx.send(m).await.is_err() { break; }
                             }
-                            r = tx.send(flood.clone()), if script == Script::Flood => {
-                                if r.is_err() { break; }
+                            r = tx.send(flood.clone()), if flooding => {
+                                flooding = r.is_ok();
                             }
                         }
                     }
