@@ -131,6 +131,18 @@ impl EntraTokenProvider {
         self.fetch_and_store().await.map(|_| ())
     }
 
+    /// Fetch a new token unless the cached one is still outside the refresh margin (another
+    /// caller may have fetched it while this one waited).
+    async fn refresh_if_due(&self) -> Result<(), EntraError> {
+        let _guard = self.fetching.lock().await;
+        if let Some(expires) = self.expires_at().await
+            && expires > Instant::now() + self.margin
+        {
+            return Ok(());
+        }
+        self.fetch_and_store().await.map(|_| ())
+    }
+
     /// When the cached token expires, if there is one.
     pub async fn expires_at(&self) -> Option<Instant> {
         self.cached.read().await.as_ref().map(|c| c.expires_at)
@@ -150,7 +162,7 @@ impl EntraTokenProvider {
                     _ = shutdown.cancelled() => return,
                     _ = tokio::time::sleep_until(wake) => {}
                 }
-                match self.refresh().await {
+                match self.refresh_if_due().await {
                     Ok(()) => backoff = Duration::from_secs(1),
                     Err(e) => {
                         warn!(error = %e, retry_in_s = backoff.as_secs(), "Entra ID token refresh failed");

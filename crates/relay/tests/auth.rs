@@ -91,7 +91,7 @@ async fn bad_tokens_get_401_with_a_json_body_before_the_upgrade() {
     ];
     for (headers, code) in cases {
         let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let (status, body) = refusal(try_connect(&url, &headers).await.err().expect("refused"));
+        let (status, body) = refusal(try_connect(&url, &headers).await.expect_err("refused"));
         assert_eq!(status, 401, "{headers:?}");
         assert_eq!(body["error"]["code"], code, "{headers:?}: {body}");
         assert!(body["error"]["message"].as_str().unwrap().len() > 10);
