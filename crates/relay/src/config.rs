@@ -105,6 +105,11 @@ pub struct ServeArgs {
     #[arg(long, env = "RELAY_SHUTDOWN_GRACE_SECS")]
     pub shutdown_grace_secs: Option<u64>,
 
+    /// Serve the web client from this directory instead of the files built into the binary
+    /// (for editing the client without rebuilding).
+    #[arg(long, env = "RELAY_WEB_DIR")]
+    pub web_dir: Option<PathBuf>,
+
     /// Pacing of the embedded emulator: realtime, fast, or a speed-up such as x4 [default: realtime].
     #[arg(long, env = "RELAY_EMULATOR_PACE")]
     pub emulator_pace: Option<String>,
@@ -179,6 +184,8 @@ pub struct RelayConfig {
     pub jwt_secret: Option<Secret>,
     pub limits: Limits,
     pub emulator_pace: String,
+    /// `None`: the web client built into the binary.
+    pub web_dir: Option<PathBuf>,
 }
 
 /// A configuration that cannot work.
@@ -232,6 +239,7 @@ impl ServeArgs {
             connect_timeout_secs: pick(self.connect_timeout_secs, file.connect_timeout_secs),
             shutdown_grace_secs: pick(self.shutdown_grace_secs, file.shutdown_grace_secs),
             emulator_pace: pick(self.emulator_pace, file.emulator_pace),
+            web_dir: pick(self.web_dir, file.web_dir),
         }
     }
 
@@ -359,6 +367,7 @@ impl ServeArgs {
             jwt_secret: nonempty_secret(self.jwt_secret),
             limits,
             emulator_pace,
+            web_dir: self.web_dir,
         })
     }
 }

@@ -11,6 +11,7 @@
 //! - [`embedded`]: the in-process emulator used when nothing else is configured.
 //! - [`server`]: routes and the checks made before an upgrade.
 //! - [`session`]: one session's task: connect, pump, close.
+//! - [`web`]: the static web client, served at `/`.
 //! - [`logging`]: log filtering that keeps dependencies from printing secrets.
 //! - [`close`]: how a session's end maps to close codes and notices (pure).
 //!
@@ -26,6 +27,7 @@ pub mod secret;
 pub mod server;
 pub mod session;
 pub mod upstream;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -102,7 +102,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/dev/token", get(dev_token))
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(crate::web::router(state.config.web_dir.clone()))
 }
 
 /// An error response in the API's shape.
