@@ -23,6 +23,7 @@ pub mod embedded;
 pub mod entra;
 pub mod identity;
 pub mod logging;
+pub mod policy;
 pub mod secret;
 pub mod server;
 pub mod session;

@@ -1,0 +1,411 @@
+//! A policy: named profiles of what a user may send, read from a TOML file, and the profile a
+//! user's JWT picks. Compiled once at load (and at each reload); sessions hold an `Arc<Profile>`.
+//!
+//! The file format is documented in `docs/policy.md`. With no file, [`Policy::open`] forwards
+//! everything (development only; the relay says so loudly at start).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::rules::{FieldRule, FieldRules, OnViolation};
+
+/// A policy file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("reading {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSpec {
+    /// The JWT claim whose value names the user's profile.
+    #[serde(default = "default_claim")]
+    claim: String,
+    /// The profile of users whose token has no such claim.
+    default_profile: String,
+    profiles: BTreeMap<String, ProfileSpec>,
+}
+
+fn default_claim() -> String {
+    "role".into()
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileSpec {
+    #[serde(default)]
+    allow_events: Option<Vec<String>>,
+    #[serde(default)]
+    on_violation: OnViolation,
+    #[serde(default)]
+    session: Option<Map<String, Value>>,
+    #[serde(default)]
+    hide: Option<Vec<String>>,
+    #[serde(default)]
+    session_fields: BTreeMap<String, FieldRule>,
+    #[serde(default)]
+    response_fields: BTreeMap<String, FieldRule>,
+    #[serde(default)]
+    items: ItemRules,
+    #[serde(default)]
+    audio: AudioRules,
+    #[serde(default)]
+    narration: NarrationRules,
+}
+
+/// Rules for `conversation.item.create`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ItemRules {
+    /// Roles a client's message items may have.
+    pub allow_roles: Vec<String>,
+    /// Whether the client may send `function_call_output` items (client-side tools).
+    pub allow_function_call_output: bool,
+    /// Largest total text of one item, in characters.
+    pub max_text_chars: Option<usize>,
+}
+
+impl Default for ItemRules {
+    fn default() -> Self {
+        ItemRules {
+            allow_roles: vec!["user".into(), "assistant".into()],
+            allow_function_call_output: false,
+            max_text_chars: None,
+        }
+    }
+}
+
+impl ItemRules {
+    fn open() -> Self {
+        ItemRules {
+            allow_roles: vec!["user".into(), "assistant".into(), "system".into(), "developer".into()],
+            allow_function_call_output: true,
+            max_text_chars: None,
+        }
+    }
+}
+
+/// Rules for `input_audio_buffer.append`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AudioRules {
+    /// Largest append frame, in bytes.
+    pub max_append_bytes: Option<usize>,
+    /// Seconds of audio a client may send per second of wall time (1.0 = real time), with a burst
+    /// allowance of `burst_seconds`.
+    pub max_audio_seconds_per_second: Option<f64>,
+    pub burst_seconds: Option<f64>,
+}
+
+/// Rules for narration (`POST /api/narrate`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NarrationRules {
+    pub allow: bool,
+    pub max_chars: usize,
+    /// Voices allowed; empty: any.
+    pub voices: Vec<String>,
+}
+
+impl Default for NarrationRules {
+    fn default() -> Self {
+        NarrationRules {
+            allow: true,
+            max_chars: 20_000,
+            voices: Vec::new(),
+        }
+    }
+}
+
+/// A compiled profile.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub name: String,
+    /// `None`: every event type.
+    pub allow_events: Option<HashSet<String>>,
+    pub on_violation: OnViolation,
+    /// The relay's own `session.update` frame, sent as soon as `session.created` arrives.
+    pub session_update: Option<String>,
+    /// Fields of `session` removed from `session.created/updated` before the client sees them.
+    pub hide: Vec<String>,
+    pub session_rules: FieldRules,
+    pub response_rules: FieldRules,
+    pub items: ItemRules,
+    pub audio: AudioRules,
+    pub narration: NarrationRules,
+    /// Whether anything beyond the event allowlist needs a look inside frames.
+    pub inspects: bool,
+}
+
+impl Profile {
+    /// The open profile: everything forwarded untouched.
+    pub fn open() -> Profile {
+        Profile {
+            name: "open".into(),
+            allow_events: None,
+            on_violation: OnViolation::Reject,
+            session_update: None,
+            hide: Vec::new(),
+            session_rules: FieldRules::default(),
+            response_rules: FieldRules::default(),
+            items: ItemRules::open(),
+            audio: AudioRules::default(),
+            narration: NarrationRules::default(),
+            inspects: false,
+        }
+    }
+}
+
+/// Every loaded profile and how a user is matched to one.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub claim: String,
+    pub default_profile: Arc<Profile>,
+    pub profiles: HashMap<String, Arc<Profile>>,
+    /// No file: everything is forwarded.
+    pub is_open: bool,
+}
+
+/// Paths of the leaves of a JSON object (`audio.output.voice`); arrays are leaves.
+fn leaf_paths(object: &Map<String, Value>, prefix: &str, out: &mut Vec<String>) {
+    for (k, v) in object {
+        let path = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match v {
+            Value::Object(inner) if !inner.is_empty() => leaf_paths(inner, &path, out),
+            _ => out.push(path),
+        }
+    }
+}
+
+fn compile_rules(listed: &BTreeMap<String, FieldRule>, implicit_locks: &[String]) -> Result<FieldRules, String> {
+    if let Some((path, _)) = listed
+        .iter()
+        .find(|(_, r)| matches!(r, FieldRule::Clamp { min: None, max: None }))
+    {
+        return Err(format!(
+            "the rule for {path:?} is neither \"locked\", \"free\", {{ one_of = [...] }} nor {{ min = .., max = .. }}"
+        ));
+    }
+    let default = listed.get("*").cloned().unwrap_or(FieldRule::FREE);
+    let mut rules: Vec<(String, FieldRule)> = listed
+        .iter()
+        .filter(|(k, _)| k.as_str() != "*")
+        .map(|(k, r)| (k.clone(), r.clone()))
+        .collect();
+    for path in implicit_locks {
+        if !rules.iter().any(|(p, _)| p == path) {
+            rules.push((path.clone(), FieldRule::LOCKED));
+        }
+    }
+    Ok(FieldRules { rules, default })
+}
+
+/// Client event types of the GA protocol and the beta names clients still send.
+const KNOWN_CLIENT_TYPES: &[&str] = &[
+    "session.update",
+    "input_audio_buffer.append",
+    "input_audio_buffer.commit",
+    "input_audio_buffer.clear",
+    "conversation.item.create",
+    "conversation.item.retrieve",
+    "conversation.item.truncate",
+    "conversation.item.delete",
+    "response.create",
+    "response.cancel",
+    "output_audio_buffer.clear",
+    "transcription_session.update",
+];
+
+impl ProfileSpec {
+    fn compile(self, name: &str) -> Result<Profile, String> {
+        if let Some(events) = &self.allow_events
+            && let Some(bad) = events.iter().find(|e| !KNOWN_CLIENT_TYPES.contains(&e.as_str()))
+        {
+            return Err(format!(
+                "profile {name}: unknown client event type {bad:?} in allow_events"
+            ));
+        }
+        // Server-owned settings are locked for the client unless a rule says otherwise.
+        let mut owned = Vec::new();
+        if let Some(session) = &self.session {
+            leaf_paths(session, "", &mut owned);
+            if session.contains_key("type") {
+                return Err(format!("profile {name}: `session.type` is set by the relay itself"));
+            }
+        }
+        let mut response_locks: Vec<String> = owned.clone();
+        if owned.iter().any(|p| p == "instructions") {
+            // A response's own `input` can carry system items: locked with the instructions.
+            response_locks.push("input".into());
+        }
+        let session_update = self.session.as_ref().map(|s| {
+            let mut session = s.clone();
+            session.insert("type".into(), json!("realtime"));
+            json!({"type": "session.update", "event_id": "relay_policy_session", "session": session}).to_string()
+        });
+        let hide = self.hide.unwrap_or_else(|| vec!["instructions".into(), "tools".into()]);
+        let session_rules =
+            compile_rules(&self.session_fields, &owned).map_err(|e| format!("profile {name}, session_fields: {e}"))?;
+        let response_rules = compile_rules(&self.response_fields, &response_locks)
+            .map_err(|e| format!("profile {name}, response_fields: {e}"))?;
+        Ok(Profile {
+            name: name.to_owned(),
+            allow_events: self.allow_events.map(|v| v.into_iter().collect()),
+            on_violation: self.on_violation,
+            session_update,
+            hide,
+            inspects: true,
+            session_rules,
+            response_rules,
+            items: self.items,
+            audio: self.audio,
+            narration: self.narration,
+        })
+    }
+}
+
+impl Policy {
+    /// No policy file: every client event is forwarded as sent.
+    pub fn open() -> Policy {
+        Policy {
+            claim: "role".into(),
+            default_profile: Arc::new(Profile::open()),
+            profiles: HashMap::new(),
+            is_open: true,
+        }
+    }
+
+    /// Parse and compile a policy from TOML text (`path` names it in errors).
+    pub fn from_toml(text: &str, path: &str) -> Result<Policy, PolicyError> {
+        let invalid = |message: String| PolicyError::Invalid {
+            path: path.to_owned(),
+            message,
+        };
+        let spec: FileSpec = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        let mut profiles = HashMap::new();
+        for (name, p) in spec.profiles {
+            let profile = p.compile(&name).map_err(invalid)?;
+            profiles.insert(name, Arc::new(profile));
+        }
+        let default_profile = profiles.get(&spec.default_profile).cloned().ok_or_else(|| {
+            invalid(format!(
+                "default_profile {:?} is not a profile of this file",
+                spec.default_profile
+            ))
+        })?;
+        Ok(Policy {
+            claim: spec.claim,
+            default_profile,
+            profiles,
+            is_open: false,
+        })
+    }
+
+    /// Read a policy file.
+    pub fn load(path: &Path) -> Result<Policy, PolicyError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        Policy::from_toml(&text, &shown)
+    }
+
+    /// The profile for a user's claims: the one the claim names, the default when there is no
+    /// claim, an error (the claim's value) when it names no profile.
+    pub fn profile_for(&self, claims: &Map<String, Value>) -> Result<Arc<Profile>, String> {
+        match claims.get(&self.claim) {
+            None | Some(Value::Null) => Ok(self.default_profile.clone()),
+            Some(Value::String(name)) => self.profiles.get(name).cloned().ok_or_else(|| name.clone()),
+            Some(other) => Err(other.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = r#"
+claim = "role"
+default_profile = "voice-chat"
+
+[profiles.voice-chat]
+allow_events = ["session.update", "input_audio_buffer.append", "response.create", "conversation.item.create"]
+session = { instructions = "Be kind.", audio = { output = { voice = "alloy" } } }
+session_fields = { "audio.output.voice" = { one_of = ["alloy", "echo"] } }
+
+[profiles.developer]
+on_violation = "strip"
+"#;
+
+    #[test]
+    fn a_file_compiles_with_implicit_locks() {
+        let p = Policy::from_toml(EXAMPLE, "t.toml").unwrap();
+        let vc = &p.profiles["voice-chat"];
+        assert_eq!(vc.session_rules.rule_for("instructions"), &FieldRule::LOCKED);
+        assert!(
+            matches!(vc.session_rules.rule_for("audio.output.voice"), FieldRule::OneOf { .. }),
+            "a listed rule beats the implicit lock"
+        );
+        assert_eq!(vc.response_rules.rule_for("instructions"), &FieldRule::LOCKED);
+        assert_eq!(vc.response_rules.rule_for("input"), &FieldRule::LOCKED);
+        assert_eq!(vc.hide, ["instructions", "tools"]);
+        let update: Value = serde_json::from_str(vc.session_update.as_ref().unwrap()).unwrap();
+        assert_eq!(update["session"]["type"], "realtime");
+        assert_eq!(update["session"]["instructions"], "Be kind.");
+        assert_eq!(p.profiles["developer"].on_violation, OnViolation::Strip);
+        assert!(p.profiles["developer"].session_update.is_none());
+    }
+
+    #[test]
+    fn claims_pick_profiles() {
+        let p = Policy::from_toml(EXAMPLE, "t.toml").unwrap();
+        let claims = |v: Value| v.as_object().unwrap().clone();
+        assert_eq!(p.profile_for(&claims(json!({}))).unwrap().name, "voice-chat");
+        assert_eq!(
+            p.profile_for(&claims(json!({"role": "developer"}))).unwrap().name,
+            "developer"
+        );
+        assert_eq!(p.profile_for(&claims(json!({"role": "root"}))).unwrap_err(), "root");
+    }
+
+    #[test]
+    fn bad_files_are_refused_with_a_reason() {
+        let cases = [
+            ("default_profile = \"x\"\n[profiles.y]\n", "not a profile"),
+            (
+                "default_profile = \"y\"\n[profiles.y]\nallow_events = [\"session.delete\"]\n",
+                "unknown client event",
+            ),
+            ("default_profile = \"y\"\n[profiles.y]\nsurprise = 1\n", "unknown field"),
+            (
+                "default_profile = \"y\"\n[profiles.y]\nsession_fields = { instructions = \"maybe\" }\n",
+                "t.toml",
+            ),
+            (
+                "default_profile = \"y\"\n[profiles.y]\nsession = { type = \"transcription\" }\n",
+                "session.type",
+            ),
+            (
+                "default_profile = \"y\"\n[profiles.y]\nsession_fields = { voice = { mn = 1 } }\n",
+                "neither",
+            ),
+        ];
+        for (text, expected) in cases {
+            let e = Policy::from_toml(text, "t.toml").unwrap_err().to_string();
+            assert!(e.contains(expected), "{text}: {e}");
+        }
+    }
+}
