@@ -83,6 +83,17 @@ pub struct ServeArgs {
     #[arg(long, env = "RELAY_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<Secret>,
 
+    /// Policy file (TOML) of per-user profiles; without one every client event is forwarded.
+    #[arg(long, env = "RELAY_POLICY")]
+    pub policy: Option<PathBuf>,
+    /// Origins allowed to open browser sessions, comma-separated (e.g. https://app.example.com);
+    /// unset: any origin.
+    #[arg(long, env = "RELAY_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Option<Vec<String>>,
+    /// Whether requests without an Origin header (non-browser clients) are allowed [default: true].
+    #[arg(long, env = "RELAY_ALLOW_NO_ORIGIN")]
+    pub allow_no_origin: Option<bool>,
+
     /// Largest WebSocket message, in bytes, either way [default: 33554432 (32 MiB)].
     #[arg(long, env = "RELAY_MAX_MESSAGE_BYTES")]
     pub max_message_bytes: Option<usize>,
@@ -186,6 +197,11 @@ pub struct RelayConfig {
     pub emulator_pace: String,
     /// `None`: the web client built into the binary.
     pub web_dir: Option<PathBuf>,
+    /// `None`: the open policy (everything forwarded).
+    pub policy: Option<PathBuf>,
+    /// `None`: any Origin.
+    pub allowed_origins: Option<Vec<String>>,
+    pub allow_no_origin: bool,
 }
 
 /// A configuration that cannot work.
@@ -240,6 +256,9 @@ impl ServeArgs {
             shutdown_grace_secs: pick(self.shutdown_grace_secs, file.shutdown_grace_secs),
             emulator_pace: pick(self.emulator_pace, file.emulator_pace),
             web_dir: pick(self.web_dir, file.web_dir),
+            policy: pick(self.policy, file.policy),
+            allowed_origins: pick(self.allowed_origins, file.allowed_origins),
+            allow_no_origin: pick(self.allow_no_origin, file.allow_no_origin),
         }
     }
 
@@ -368,6 +387,14 @@ impl ServeArgs {
             limits,
             emulator_pace,
             web_dir: self.web_dir,
+            policy: self.policy,
+            allowed_origins: self.allowed_origins.map(|o| {
+                o.into_iter()
+                    .map(|o| o.trim().trim_end_matches('/').to_owned())
+                    .filter(|o| !o.is_empty())
+                    .collect()
+            }),
+            allow_no_origin: self.allow_no_origin.unwrap_or(true),
         })
     }
 }

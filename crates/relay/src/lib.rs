@@ -44,6 +44,7 @@ use crate::config::{RelayConfig, UpstreamChoice};
 use crate::embedded::Embedded;
 use crate::entra::{EntraCredentials, EntraTokenProvider};
 use crate::identity::Verifier;
+use crate::policy::Policy;
 use crate::secret::Secret;
 use crate::server::AppState;
 use crate::upstream::Upstream;
@@ -150,6 +151,22 @@ pub async fn start(config: RelayConfig) -> Result<Relay, StartError> {
         );
     }
 
+    let policy = match &config.policy {
+        Some(path) => {
+            let p = Policy::load(path).map_err(|e| StartError::Config(e.to_string()))?;
+            let mut names: Vec<&str> = p.profiles.keys().map(String::as_str).collect();
+            names.sort_unstable();
+            info!(file = %path.display(), profiles = %names.join(","), default = %p.default_profile.name, claim = %p.claim, "policy loaded");
+            p
+        }
+        None => {
+            warn!(
+                "NO POLICY FILE (RELAY_POLICY): every client event is forwarded as sent, including instructions and tools. Fine for development; never in production."
+            );
+            Policy::open()
+        }
+    };
+
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| StartError::Bind {
@@ -162,7 +179,7 @@ pub async fn start(config: RelayConfig) -> Result<Relay, StartError> {
     })?;
     info!(%addr, upstream = upstream.label(), models = %config.models.join(","), "relay listening");
 
-    let state = Arc::new(AppState::new(config, upstream, verifier, dev_secret));
+    let state = Arc::new(AppState::new(config, upstream, verifier, dev_secret, policy));
     let app = server::router(state.clone());
     let stop_accepting = state.accepting.clone();
     let server = tokio::spawn(async move {
@@ -209,6 +226,20 @@ impl Relay {
     /// The embedded emulator's HTTP base (for its `/emulator/*` endpoints), if it runs.
     pub fn embedded_emulator_http(&self) -> Option<String> {
         self.embedded.as_ref().map(|e| e.emulator.http_base())
+    }
+
+    /// Read the policy file again (SIGHUP). A bad file is refused, logged, and the old policy stays.
+    pub fn reload_policy(&self) -> Result<(), policy::PolicyError> {
+        match self.state.reload_policy() {
+            Ok(()) => {
+                info!("policy reloaded");
+                Ok(())
+            }
+            Err(e) => {
+                warn!(error = %e, "policy reload refused; the previous policy stays in force");
+                Err(e)
+            }
+        }
     }
 
     /// Sessions currently open.

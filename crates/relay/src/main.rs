@@ -64,6 +64,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         println!("dev token (user \"dev\"): {token}");
         println!("more: realtime-relay token --user NAME --relay {}", relay.http_url());
     }
+    #[cfg(unix)]
+    {
+        let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+        let stop = shutdown_signal();
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                _ = &mut stop => break,
+                _ = hangup.recv() => { let _ = relay.reload_policy(); }
+            }
+        }
+    }
+    #[cfg(not(unix))]
     shutdown_signal().await;
     relay.shutdown().await;
     Ok(())

@@ -29,6 +29,7 @@ use tracing::{debug, info};
 
 use crate::config::RelayConfig;
 use crate::identity::{self, Verifier};
+use crate::policy::{Policy, PolicyError};
 use crate::secret::Secret;
 use crate::session::{self, SessionContext};
 use crate::upstream::Upstream;
@@ -52,12 +53,21 @@ pub struct AppState {
     pub force_close: CancellationToken,
     /// Every session task, so shutdown can wait for them.
     pub sessions: TaskTracker,
+    /// The policy in force; replaced whole on reload (sessions keep the profile they started with).
+    policy: std::sync::RwLock<Arc<Policy>>,
     ready: Mutex<Option<(Instant, bool)>>,
 }
 
 impl AppState {
-    pub fn new(config: RelayConfig, upstream: Upstream, verifier: Verifier, dev_secret: Option<Secret>) -> Self {
+    pub fn new(
+        config: RelayConfig,
+        upstream: Upstream,
+        verifier: Verifier,
+        dev_secret: Option<Secret>,
+        policy: Policy,
+    ) -> Self {
         AppState {
+            policy: std::sync::RwLock::new(Arc::new(policy)),
             config,
             upstream,
             verifier,
@@ -66,6 +76,35 @@ impl AppState {
             force_close: CancellationToken::new(),
             sessions: TaskTracker::new(),
             ready: Mutex::new(None),
+        }
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> Arc<Policy> {
+        self.policy
+            .read()
+            .map_or_else(|p| p.into_inner().clone(), |p| p.clone())
+    }
+
+    /// Read the policy file again. A bad file is refused and the policy in force stays.
+    pub fn reload_policy(&self) -> Result<(), PolicyError> {
+        let Some(path) = &self.config.policy else { return Ok(()) };
+        let policy = Policy::load(path)?;
+        match self.policy.write() {
+            Ok(mut p) => *p = Arc::new(policy),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(policy),
+        }
+        Ok(())
+    }
+
+    /// Whether a request's `Origin` may open a session.
+    fn origin_allowed(&self, origin: Option<&str>) -> bool {
+        match (origin, &self.config.allowed_origins) {
+            (None, _) => self.config.allow_no_origin,
+            (Some(_), None) => true,
+            (Some(o), Some(allowed)) => allowed
+                .iter()
+                .any(|a| a == "*" || a.eq_ignore_ascii_case(o.trim_end_matches('/'))),
         }
     }
 
@@ -133,6 +172,16 @@ async fn realtime(
             "The relay is shutting down; reconnect.",
         );
     }
+    let origin = headers
+        .get(axum::http::header::ORIGIN)
+        .map(|o| o.to_str().unwrap_or("invalid"));
+    if !app.origin_allowed(origin) {
+        let message = match origin {
+            Some(o) => format!("Origin {o} may not open sessions on this relay."),
+            None => "Requests without an Origin header are not allowed on this relay.".to_owned(),
+        };
+        return error_response(StatusCode::FORBIDDEN, "origin_not_allowed", &message);
+    }
     let found = identity::find_token(
         &headers,
         query.get("access_token").map(String::as_str),
@@ -168,6 +217,16 @@ async fn realtime(
             ),
         );
     };
+    let profile = match app.policy().profile_for(&identity.claims) {
+        Ok(p) => p,
+        Err(name) => {
+            return error_response(
+                StatusCode::FORBIDDEN,
+                "relay_unknown_profile",
+                &format!("Your token names the profile {name:?}, which this relay does not have."),
+            );
+        }
+    };
     let upgrade = match upgrade {
         Ok(u) => u,
         Err(e) => return error_response(StatusCode::UPGRADE_REQUIRED, "websocket_required", &e.body_text()),
@@ -177,6 +236,7 @@ async fn realtime(
         id: format!("rs_{}", uuid::Uuid::new_v4().simple()),
         identity,
         model: model.to_owned(),
+        profile,
         app: app.clone(),
     };
     let tracker = app.sessions.clone();

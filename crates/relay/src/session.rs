@@ -27,6 +27,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::close::{self, End};
 use crate::identity::Identity;
+use crate::policy::{Guard, Profile, Verdict};
 use crate::server::AppState;
 use crate::upstream::UpstreamSocket;
 
@@ -38,6 +39,8 @@ pub struct SessionContext {
     pub id: String,
     pub identity: Identity,
     pub model: String,
+    /// The policy profile this user's session runs under.
+    pub profile: Arc<Profile>,
     pub app: Arc<AppState>,
 }
 
@@ -85,7 +88,8 @@ fn is_capacity_error(e: &axum::Error) -> bool {
 
 /// Run a session to its end.
 pub async fn run(client: WebSocket, ctx: SessionContext) {
-    let span = info_span!("session", id = %ctx.id, user = %ctx.identity.user, model = %ctx.model);
+    let span =
+        info_span!("session", id = %ctx.id, user = %ctx.identity.user, model = %ctx.model, profile = %ctx.profile.name);
     async move {
         let started = Instant::now();
         info!("session opened");
@@ -104,11 +108,15 @@ async fn serve(client: WebSocket, ctx: &SessionContext) -> &'static str {
     let app = &ctx.app;
     let limits = &app.config.limits;
     let (mut client_tx, mut client_rx) = client.split();
+    let clock = Instant::now();
+    let now_ms = move || clock.elapsed().as_secs_f64() * 1000.0;
+    let mut guard = Guard::new(ctx.profile.clone(), 0.0);
 
-    // Phase 1: open the upstream, holding what the client sends meanwhile.
+    // Phase 1: open the upstream, holding what the client sends meanwhile (judged once it is open,
+    // after the operator's session settings).
     let connect = app.upstream.connect(&ctx.model, limits);
     tokio::pin!(connect);
-    let mut early: Vec<ts::Message> = Vec::new();
+    let mut early: Vec<ws::Message> = Vec::new();
     let mut early_bytes = 0usize;
     let connected = loop {
         tokio::select! {
@@ -119,7 +127,7 @@ async fn serve(client: WebSocket, ctx: &SessionContext) -> &'static str {
                     if early_bytes > limits.early_buffer_bytes {
                         return finish(End::EarlyBufferFull, &mut client_tx, None, None).await;
                     }
-                    early.extend(to_upstream(m));
+                    early.push(m);
                 }
                 Some(Ok(ws::Message::Ping(_) | ws::Message::Pong(_))) => {}
                 // The client left before the upstream opened: dropping `connect` abandons it.
@@ -132,11 +140,7 @@ async fn serve(client: WebSocket, ctx: &SessionContext) -> &'static str {
         Ok(u) => u,
         Err(e) => {
             warn!(upstream = app.upstream.label(), error = %e, "upstream handshake failed");
-            let event = ServerEvent::error(
-                realtime_emulator::ids::new_id("event"),
-                e.to_error_detail().answering(None),
-            );
-            let _ = timeout(CLOSE_TIMEOUT, client_tx.send(ws::Message::Text(event.to_json().into()))).await;
+            let _ = timeout(CLOSE_TIMEOUT, client_tx.send(error_frame(e.to_error_detail()))).await;
             let frame = ws::CloseFrame {
                 code: close::code::INTERNAL,
                 reason: "upstream unavailable".into(),
@@ -147,49 +151,83 @@ async fn serve(client: WebSocket, ctx: &SessionContext) -> &'static str {
     };
     debug!(held = early.len(), "upstream open");
     let (mut up_tx, mut up_rx) = upstream.split();
+    let (queue_tx, mut queue_rx) = mpsc::unbounded_channel::<ws::Message>();
+    let queue = Queue {
+        tx: queue_tx,
+        bytes: AtomicUsize::new(0),
+    };
+
+    // The operator's session settings go first: after session.created, before any client frame.
+    if let Some(update) = guard.initial_update()
+        && let Err(end) = own_the_session(update, &guard, &mut up_tx, &mut up_rx, &queue, limits.connect_timeout).await
+    {
+        return finish(end, &mut client_tx, Some(&mut up_tx), Some(&mut queue_rx)).await;
+    }
     for m in early {
-        if up_tx.send(m).await.is_err() {
-            return finish(
-                End::UpstreamLost("the upstream failed while early frames were sent".into()),
-                &mut client_tx,
-                Some(&mut up_tx),
-                None,
-            )
-            .await;
+        match judge(&mut guard, m, now_ms()) {
+            Judged::Send(m) => {
+                if up_tx.send(m).await.is_err() {
+                    let end = End::UpstreamLost("the upstream failed while early frames were sent".into());
+                    return finish(end, &mut client_tx, Some(&mut up_tx), Some(&mut queue_rx)).await;
+                }
+            }
+            Judged::Answer(m) => queue.push(m),
+            Judged::Skip => {}
         }
     }
 
     // Phase 2: pump.
-    let (queue_tx, mut queue_rx) = mpsc::unbounded_channel::<ws::Message>();
-    let queued = AtomicUsize::new(0);
-    let end = pump(
-        &mut client_tx,
-        &mut client_rx,
-        &mut up_tx,
-        &mut up_rx,
-        &queue_tx,
-        &mut queue_rx,
-        &queued,
-        ctx,
-    )
-    .await;
+    let links = Links {
+        client_tx: &mut client_tx,
+        client_rx: &mut client_rx,
+        up_tx: &mut up_tx,
+        up_rx: &mut up_rx,
+    };
+    let end = pump(links, &queue, &mut queue_rx, &mut guard, &now_ms, ctx).await;
 
     // Phase 3: close.
     finish(end, &mut client_tx, Some(&mut up_tx), Some(&mut queue_rx)).await
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Both sockets' halves, borrowed by the pump.
+struct Links<'a> {
+    client_tx: &'a mut ClientTx,
+    client_rx: &'a mut ClientRx,
+    up_tx: &'a mut UpTx,
+    up_rx: &'a mut UpRx,
+}
+
+/// The client's outgoing queue and the bytes in it.
+struct Queue {
+    tx: mpsc::UnboundedSender<ws::Message>,
+    bytes: AtomicUsize,
+}
+
+impl Queue {
+    /// Queue a message whatever the limit (relay answers are small and must not be lost).
+    fn push(&self, m: ws::Message) {
+        self.bytes.fetch_add(message_len(&m), Ordering::Relaxed);
+        let _ = self.tx.send(m);
+    }
+}
+
 async fn pump(
-    client_tx: &mut ClientTx,
-    client_rx: &mut ClientRx,
-    up_tx: &mut UpTx,
-    up_rx: &mut UpRx,
-    queue_tx: &mpsc::UnboundedSender<ws::Message>,
+    links: Links<'_>,
+    queue: &Queue,
     queue_rx: &mut mpsc::UnboundedReceiver<ws::Message>,
-    queued: &AtomicUsize,
+    guard: &mut Guard,
+    now_ms: &(dyn Fn() -> f64 + Sync),
     ctx: &SessionContext,
 ) -> End {
+    let Links {
+        client_tx,
+        client_rx,
+        up_tx,
+        up_rx,
+    } = links;
     let limits = &ctx.app.config.limits;
+    // The downlink reads the profile only; the uplink owns the guard's state (the audio budget).
+    let view = guard.clone();
     let uplink = async {
         let mut idle_deadline = Instant::now() + limits.idle_timeout;
         loop {
@@ -199,12 +237,16 @@ async fn pump(
             };
             idle_deadline = Instant::now() + limits.idle_timeout;
             match frame {
-                Some(Ok(m @ (ws::Message::Text(_) | ws::Message::Binary(_)))) => {
-                    let Some(m) = to_upstream(m) else { continue };
-                    if let Err(e) = up_tx.send(m).await {
-                        return End::UpstreamLost(e.to_string());
+                Some(Ok(m @ (ws::Message::Text(_) | ws::Message::Binary(_)))) => match judge(guard, m, now_ms()) {
+                    Judged::Send(m) => {
+                        if let Err(e) = up_tx.send(m).await {
+                            return End::UpstreamLost(e.to_string());
+                        }
                     }
-                }
+                    // Refusals share the client's queue, so they keep their place among server events.
+                    Judged::Answer(m) => queue.push(m),
+                    Judged::Skip => {}
+                },
                 Some(Ok(ws::Message::Ping(_) | ws::Message::Pong(_))) => {}
                 Some(Ok(ws::Message::Close(frame))) => return End::ClientClosed(client_close_frame(frame)),
                 Some(Err(e)) if is_capacity_error(&e) => return End::ClientMessageTooBig,
@@ -216,13 +258,23 @@ async fn pump(
         loop {
             match up_rx.next().await {
                 Some(Ok(m @ (ts::Message::Text(_) | ts::Message::Binary(_)))) => {
-                    let Some(m) = to_client(m) else { continue };
+                    let rewritten = match &m {
+                        ts::Message::Text(t) => view.server_text(t.as_str()),
+                        _ => None,
+                    };
+                    let m = match rewritten {
+                        Some(frame) => ws::Message::Text(frame.into()),
+                        None => match to_client(m) {
+                            Some(m) => m,
+                            None => continue,
+                        },
+                    };
                     let n = message_len(&m);
-                    if queued.load(Ordering::Relaxed) + n > limits.client_queue_bytes {
+                    if queue.bytes.load(Ordering::Relaxed) + n > limits.client_queue_bytes {
                         return End::ClientTooSlow;
                     }
-                    queued.fetch_add(n, Ordering::Relaxed);
-                    if queue_tx.send(m).is_err() {
+                    queue.bytes.fetch_add(n, Ordering::Relaxed);
+                    if queue.tx.send(m).is_err() {
                         return End::ClientGone;
                     }
                 }
@@ -242,7 +294,7 @@ async fn pump(
                     if client_tx.send(m).await.is_err() {
                         return End::ClientGone;
                     }
-                    queued.fetch_sub(n, Ordering::Relaxed);
+                    queue.bytes.fetch_sub(n, Ordering::Relaxed);
                 }
                 _ = ping.tick() => {
                     if client_tx.send(ws::Message::Ping(Bytes::new())).await.is_err() {
@@ -258,6 +310,67 @@ async fn pump(
         end = writer => end,
         _ = ctx.app.force_close.cancelled() => End::Shutdown,
     }
+}
+
+/// What to do with one client frame, after the guard has judged it.
+enum Judged {
+    /// Forward this to the upstream.
+    Send(ts::Message),
+    /// Forward nothing; queue this answer (an `error` event) for the client.
+    Answer(ws::Message),
+    /// Neither (control frames).
+    Skip,
+}
+
+fn error_frame(detail: realtime_protocol::ErrorDetail) -> ws::Message {
+    let event = ServerEvent::error(realtime_emulator::ids::new_id("event"), detail);
+    ws::Message::Text(event.to_json().into())
+}
+
+/// Apply the policy to a client frame. Forwarded frames keep their original bytes.
+fn judge(guard: &mut Guard, m: ws::Message, now_ms: f64) -> Judged {
+    let verdict = match &m {
+        ws::Message::Text(t) => guard.client_text(t.as_str(), now_ms),
+        ws::Message::Binary(_) => guard.client_binary(),
+        _ => return Judged::Skip,
+    };
+    match verdict {
+        Verdict::Forward => to_upstream(m).map_or(Judged::Skip, Judged::Send),
+        Verdict::Replace(frame) => Judged::Send(ts::Message::Text(frame.into())),
+        Verdict::Reject(detail) => {
+            debug!(code = detail.code().unwrap_or(""), "client event refused by policy");
+            Judged::Answer(error_frame(detail))
+        }
+    }
+}
+
+/// Wait for `session.created`, pass it on (hidden fields removed), then send the operator's
+/// `session.update`, so that the profile's settings are in force before any client frame arrives.
+async fn own_the_session(
+    update: &str,
+    guard: &Guard,
+    up_tx: &mut UpTx,
+    up_rx: &mut UpRx,
+    queue: &Queue,
+    wait: Duration,
+) -> Result<(), End> {
+    let first = timeout(wait, up_rx.next())
+        .await
+        .map_err(|_| End::UpstreamLost("no session.created from the upstream".into()))?;
+    match first {
+        Some(Ok(ts::Message::Text(t))) => {
+            let frame = guard.server_text(t.as_str()).unwrap_or_else(|| t.as_str().to_owned());
+            queue.push(ws::Message::Text(frame.into()));
+        }
+        Some(Ok(ts::Message::Close(frame))) => return Err(End::UpstreamClosed(upstream_close_frame(frame))),
+        Some(Ok(_)) => {}
+        Some(Err(e)) => return Err(End::UpstreamLost(e.to_string())),
+        None => return Err(End::UpstreamLost("the connection closed before session.created".into())),
+    }
+    up_tx
+        .send(ts::Message::Text(update.into()))
+        .await
+        .map_err(|e| End::UpstreamLost(e.to_string()))
 }
 
 /// Tell each side what the plan says, within [`CLOSE_TIMEOUT`] each, and return the end's label.

@@ -18,13 +18,12 @@ async fn frames_are_forwarded_byte_identical_both_ways() {
         Some(Message::Text(t)) => assert_eq!(t.as_str(), FAKE_CREATED),
         other => panic!("{other:?}"),
     }
-    // Uplink and back: odd spacing, key order, unicode escapes and a binary frame survive.
+    // Uplink and back: odd spacing, key order, unicode escapes and unknown events survive.
     let frames = vec![
         Message::text(
             "{ \"type\":\"session.update\" , \"session\":{\"instructions\":\"caf\\u00e9 \u{1F600}\",\"type\":\"realtime\"}}",
         ),
         Message::text("{\"event_id\":\"e1\",\"type\":\"input_audio_buffer.append\",\"audio\":\"AAAA\"}"),
-        Message::binary(vec![0u8, 1, 2, 255, 254]),
         Message::text("{\"type\":\"something.new\",\"x\":1.0000}"),
     ];
     for f in &frames {
@@ -101,4 +100,30 @@ async fn a_full_turn_through_the_embedded_emulator() {
     c.close(None).await.unwrap();
     let (_, _) = until_close(&mut c).await;
     relay.shutdown().await;
+}
+
+#[tokio::test]
+async fn binary_frames_and_broken_json_are_answered_not_forwarded() {
+    let up = FakeUpstream::start(Script::Echo, false).await;
+    let relay = relay(up.relay_args("k")).await;
+    let mut c = connect(&relay.ws_url(), &token("alice")).await;
+    next_frame(&mut c).await;
+    for (bad, code) in [
+        (Message::binary(vec![0u8, 1, 2]), "relay_binary_not_supported"),
+        (
+            Message::text("{\"type\":\"response.create\",\"event_id\":\"e7\",\"response\":{"),
+            "relay_invalid_event",
+        ),
+        (Message::text("hello"), "relay_invalid_event"),
+    ] {
+        c.send(bad).await.unwrap();
+        let e = next_event(&mut c).await;
+        assert_eq!(e["type"], "error");
+        assert_eq!(e["error"]["code"], code, "{e}");
+    }
+    // The session goes on, and the upstream saw none of it.
+    let ok = Message::text("{\"type\":\"response.cancel\"}");
+    c.send(ok.clone()).await.unwrap();
+    assert_eq!(next_frame(&mut c).await, Some(ok.clone()));
+    assert_eq!(up.connection(0).await.lock().unwrap().frames, vec![ok]);
 }
