@@ -29,6 +29,8 @@ pub enum End {
     UpstreamLost(String),
     /// The relay is shutting down and the drain deadline passed.
     Shutdown,
+    /// The user's token expired (with `end_session_on_token_expiry`).
+    TokenExpired,
 }
 
 /// What to tell each side.
@@ -151,6 +153,16 @@ pub fn plan(end: &End) -> ClosePlan {
             upstream: (code::NORMAL, "closed".into()),
             flush_client_queue: true,
             label: "upstream_lost",
+        },
+        End::TokenExpired => ClosePlan {
+            notice: Some(ErrorDetail::invalid_request(
+                "relay_token_expired",
+                "Your token has expired; sign in again and reconnect.",
+            )),
+            client: Some((code::POLICY, "token expired".into())),
+            upstream: upstream_normal,
+            flush_client_queue: true,
+            label: "token_expired",
         },
         End::Shutdown => ClosePlan {
             notice: Some(ErrorDetail::server(

@@ -82,6 +82,30 @@ pub struct ServeArgs {
     /// loopback only).
     #[arg(long, env = "RELAY_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<Secret>,
+    /// PEM public key (RSA or EC) for RS256/ES256 end-user tokens.
+    #[arg(long, env = "RELAY_JWT_PUBLIC_KEY")]
+    pub jwt_public_key: Option<PathBuf>,
+    /// JWKS for RS256/ES256 tokens: a file path or an https:// URL (cached; refetched on an unknown kid).
+    #[arg(long, env = "RELAY_JWT_JWKS")]
+    pub jwt_jwks: Option<String>,
+    /// Least seconds between two JWKS fetches [default: 60].
+    #[arg(long, env = "RELAY_JWT_JWKS_MIN_REFRESH_SECS")]
+    pub jwt_jwks_min_refresh_secs: Option<u64>,
+    /// Accepted JWT algorithms, comma-separated (HS256, HS384, HS512, RS256, ES256) [default: from the keys].
+    #[arg(long, env = "RELAY_JWT_ALGORITHMS", value_delimiter = ',')]
+    pub jwt_algorithms: Option<Vec<String>>,
+    /// Required `iss` claim.
+    #[arg(long, env = "RELAY_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// Accepted `aud` values, comma-separated (required when set).
+    #[arg(long, env = "RELAY_JWT_AUDIENCE", value_delimiter = ',')]
+    pub jwt_audience: Option<Vec<String>>,
+    /// Clock skew tolerated on `exp`/`nbf`, seconds [default: 30].
+    #[arg(long, env = "RELAY_JWT_LEEWAY_SECS")]
+    pub jwt_leeway_secs: Option<u64>,
+    /// End a session when its token expires (the client gets `relay_token_expired`, then 1008).
+    #[arg(long, env = "RELAY_END_SESSION_ON_TOKEN_EXPIRY")]
+    pub end_session_on_token_expiry: Option<bool>,
 
     /// Policy file (TOML) of per-user profiles; without one every client event is forwarded.
     #[arg(long, env = "RELAY_POLICY")]
@@ -191,8 +215,11 @@ pub struct RelayConfig {
     pub upstream: UpstreamChoice,
     /// Models clients may ask for; the first is the default.
     pub models: Vec<String>,
-    /// `None`: dev mode (a random secret is made at start).
+    /// `None`: dev mode (a random secret is made at start) unless public keys are configured.
     pub jwt_secret: Option<Secret>,
+    /// Everything about end-user token verification (the secret included).
+    pub jwt: crate::jwt::JwtConfig,
+    pub end_session_on_token_expiry: bool,
     pub limits: Limits,
     pub emulator_pace: String,
     /// `None`: the web client built into the binary.
@@ -247,6 +274,14 @@ impl ServeArgs {
             upstream_api_key: pick(self.upstream_api_key, file.upstream_api_key),
             models: pick(self.models, file.models),
             jwt_secret: pick(self.jwt_secret, file.jwt_secret),
+            jwt_public_key: pick(self.jwt_public_key, file.jwt_public_key),
+            jwt_jwks: pick(self.jwt_jwks, file.jwt_jwks),
+            jwt_jwks_min_refresh_secs: pick(self.jwt_jwks_min_refresh_secs, file.jwt_jwks_min_refresh_secs),
+            jwt_algorithms: pick(self.jwt_algorithms, file.jwt_algorithms),
+            jwt_issuer: pick(self.jwt_issuer, file.jwt_issuer),
+            jwt_audience: pick(self.jwt_audience, file.jwt_audience),
+            jwt_leeway_secs: pick(self.jwt_leeway_secs, file.jwt_leeway_secs),
+            end_session_on_token_expiry: pick(self.end_session_on_token_expiry, file.end_session_on_token_expiry),
             max_message_bytes: pick(self.max_message_bytes, file.max_message_bytes),
             early_buffer_bytes: pick(self.early_buffer_bytes, file.early_buffer_bytes),
             client_queue_bytes: pick(self.client_queue_bytes, file.client_queue_bytes),
@@ -375,6 +410,19 @@ impl ServeArgs {
                 "ping interval and idle timeout must be at least one second".into(),
             ));
         }
+        let mut algorithms = Vec::new();
+        for name in self
+            .jwt_algorithms
+            .iter()
+            .flatten()
+            .map(|a| a.trim())
+            .filter(|a| !a.is_empty())
+        {
+            let alg = name
+                .parse::<jsonwebtoken::Algorithm>()
+                .map_err(|_| ConfigError::Invalid(format!("unknown JWT algorithm {name:?}")))?;
+            algorithms.push(alg);
+        }
         let emulator_pace = self.emulator_pace.unwrap_or_else(|| "realtime".into());
         emulator_pace
             .parse::<realtime_emulator::Pacing>()
@@ -383,7 +431,18 @@ impl ServeArgs {
             listen: self.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
             upstream,
             models,
-            jwt_secret: nonempty_secret(self.jwt_secret),
+            jwt_secret: nonempty_secret(self.jwt_secret.clone()),
+            jwt: crate::jwt::JwtConfig {
+                secret: nonempty_secret(self.jwt_secret),
+                public_key: self.jwt_public_key,
+                jwks: nonempty(self.jwt_jwks),
+                jwks_min_refresh: Duration::from_secs(self.jwt_jwks_min_refresh_secs.unwrap_or(60)),
+                algorithms,
+                issuer: nonempty(self.jwt_issuer),
+                audience: self.jwt_audience.filter(|a| !a.is_empty()),
+                leeway_secs: self.jwt_leeway_secs.unwrap_or(30),
+            },
+            end_session_on_token_expiry: self.end_session_on_token_expiry.unwrap_or(false),
             limits,
             emulator_pace,
             web_dir: self.web_dir,
@@ -402,7 +461,7 @@ impl ServeArgs {
 impl RelayConfig {
     /// Dev mode: no JWT secret configured.
     pub fn dev_mode(&self) -> bool {
-        self.jwt_secret.is_none()
+        self.jwt.secret.is_none() && self.jwt.public_key.is_none() && self.jwt.jwks.is_none()
     }
 
     /// The model a client gets when it names none.

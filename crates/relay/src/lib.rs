@@ -5,7 +5,8 @@
 //!
 //! - [`config`]: the one typed configuration (flags, environment, TOML file) and the upstream choice.
 //! - [`secret`]: a string that never prints, for keys and secrets.
-//! - [`identity`]: where a client's token is found and how it is verified (pure).
+//! - [`identity`]: where a client's token is found, and who it names (pure).
+//! - [`jwt`]: token verification: HS/RS/ES algorithms, PEM keys, JWKS, issuer and audience.
 //! - [`entra`]: Microsoft Entra ID tokens for Azure, cached and refreshed ahead of expiry.
 //! - [`upstream`]: the upstream URL, credentials, handshake, and what its failures mean.
 //! - [`embedded`]: the in-process emulator used when nothing else is configured.
@@ -22,6 +23,7 @@ pub mod config;
 pub mod embedded;
 pub mod entra;
 pub mod identity;
+pub mod jwt;
 pub mod logging;
 pub mod policy;
 pub mod secret;
@@ -43,7 +45,7 @@ use tracing::{info, warn};
 use crate::config::{RelayConfig, UpstreamChoice};
 use crate::embedded::Embedded;
 use crate::entra::{EntraCredentials, EntraTokenProvider};
-use crate::identity::Verifier;
+use crate::jwt::{JwtConfig, Verifier};
 use crate::policy::Policy;
 use crate::secret::Secret;
 use crate::server::AppState;
@@ -138,13 +140,14 @@ pub async fn start(config: RelayConfig) -> Result<Relay, StartError> {
     )
     .map_err(StartError::Config)?;
 
-    let (verifier, dev_secret) = match &config.jwt_secret {
-        Some(secret) => (Verifier::hs256(secret), None),
-        None => {
-            let secret = Secret::new(random_token(48));
-            (Verifier::hs256(&secret), Some(secret))
-        }
+    let (verifier, dev_secret) = if dev_mode {
+        let secret = Secret::new(random_token(48));
+        let verifier = Verifier::new(&JwtConfig::hs256(secret.clone())).await;
+        (verifier, Some(secret))
+    } else {
+        (Verifier::new(&config.jwt).await, None)
     };
+    let verifier = verifier.map_err(|e| StartError::Config(e.to_string()))?;
     if dev_mode {
         warn!(
             "dev mode: no RELAY_JWT_SECRET, tokens are signed with a random secret made at start (GET /dev/token, or `realtime-relay token`)"

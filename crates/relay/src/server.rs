@@ -28,7 +28,8 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info};
 
 use crate::config::RelayConfig;
-use crate::identity::{self, Verifier};
+use crate::identity;
+use crate::jwt::Verifier;
 use crate::policy::{Policy, PolicyError};
 use crate::secret::Secret;
 use crate::session::{self, SessionContext};
@@ -194,7 +195,7 @@ async fn realtime(
             &identity::IdentityError::Missing.to_string(),
         );
     };
-    let identity = match app.verifier.verify(&token) {
+    let identity = match app.verifier.verify(&token).await {
         Ok(identity) => identity,
         Err(e) => {
             debug!(?carrier, code = e.code(), "token refused");

@@ -304,10 +304,18 @@ async fn pump(
             }
         }
     };
+    let token_expiry = async {
+        if !ctx.app.config.end_session_on_token_expiry {
+            return std::future::pending().await;
+        }
+        let left = ctx.identity.expires_at.saturating_sub(crate::identity::now_secs());
+        tokio::time::sleep(Duration::from_secs(left)).await;
+    };
     tokio::select! {
         end = uplink => end,
         end = downlink => end,
         end = writer => end,
+        _ = token_expiry => End::TokenExpired,
         _ = ctx.app.force_close.cancelled() => End::Shutdown,
     }
 }
