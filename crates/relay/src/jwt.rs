@@ -83,12 +83,15 @@ struct Claims {
     rest: Map<String, Value>,
 }
 
+/// Keys by `kid`, each with the algorithm the set names for it.
+type KeysById = HashMap<String, (DecodingKey, Option<Algorithm>)>;
+
 /// A JWKS and when it was last fetched.
 struct Jwks {
     source: String,
     http: Option<reqwest::Client>,
     min_refresh: Duration,
-    keys: RwLock<(HashMap<String, (DecodingKey, Option<Algorithm>)>, Option<Instant>)>,
+    keys: RwLock<(KeysById, Option<Instant>)>,
     fetching: Mutex<()>,
 }
 
