@@ -11,7 +11,10 @@ use realtime_relay::policy::{Guard, Policy, Profile};
 fn bench(c: &mut Criterion) {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/policy.example.toml")).unwrap();
     let policy = Policy::from_toml(&text, "policy.example.toml").unwrap();
-    let frame = format!(r#"{{"type":"input_audio_buffer.append","event_id":"evt_1","audio":"{}"}}"#, "QUJD".repeat(16_384));
+    let frame = format!(
+        r#"{{"type":"input_audio_buffer.append","event_id":"evt_1","audio":"{}"}}"#,
+        "QUJD".repeat(16_384)
+    );
     let mut voice_chat = Guard::new(policy.profiles["voice-chat"].clone(), 0.0);
     let mut open = Guard::new(Arc::new(Profile::open()), 0.0);
     let mut g = c.benchmark_group("append_64KiB");
@@ -23,7 +26,9 @@ fn bench(c: &mut Criterion) {
             black_box(voice_chat.client_text(black_box(&frame), now))
         })
     });
-    g.bench_function("guard_open", |b| b.iter(|| black_box(open.client_text(black_box(&frame), 0.0))));
+    g.bench_function("guard_open", |b| {
+        b.iter(|| black_box(open.client_text(black_box(&frame), 0.0)))
+    });
     g.bench_function("serde_json_value", |b| {
         b.iter(|| serde_json::from_str::<serde_json::Value>(black_box(&frame)).map(|v| v.is_object()))
     });
