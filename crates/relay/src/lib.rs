@@ -22,14 +22,18 @@ pub mod close;
 pub mod config;
 pub mod embedded;
 pub mod entra;
+pub mod fleet;
 pub mod identity;
 pub mod jwt;
 pub mod logging;
+pub mod metrics;
 pub mod policy;
 pub mod secret;
 pub mod server;
 pub mod session;
+pub mod store;
 pub mod upstream;
+pub mod usage;
 pub mod web;
 
 use std::net::SocketAddr;

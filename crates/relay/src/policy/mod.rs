@@ -11,5 +11,5 @@ pub mod profile;
 pub mod rules;
 
 pub use guard::{Guard, Verdict};
-pub use profile::{Policy, PolicyError, Profile};
+pub use profile::{LimitRules, Policy, PolicyError, Profile};
 pub use rules::{FieldRule, FieldRules, OnViolation};

@@ -58,6 +58,8 @@ struct ProfileSpec {
     audio: AudioRules,
     #[serde(default)]
     narration: NarrationRules,
+    #[serde(default)]
+    limits: LimitRules,
 }
 
 /// Rules for `conversation.item.create`.
@@ -124,6 +126,51 @@ impl Default for NarrationRules {
     }
 }
 
+/// Per-user limits of a profile (multi-user hosting). Every limit is off unless set.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitRules {
+    /// Concurrent sessions per user, across every relay instance (with Redis).
+    pub max_sessions_per_user: Option<u32>,
+    /// Longest a session may last, in seconds.
+    pub max_session_secs: Option<u64>,
+    /// Seconds without a client event (audio included) before the session ends.
+    pub idle_timeout_secs: Option<u64>,
+    /// How long before a duration or idle cut the client is warned [default: 10].
+    pub warn_before_secs: Option<u64>,
+    /// Client events per second (token bucket) with a burst of `burst_events`.
+    pub max_events_per_second: Option<f64>,
+    pub burst_events: Option<f64>,
+    /// Tokens a user may spend per period (from `response.done` usage), in total…
+    pub budget_tokens: Option<u64>,
+    /// …and per modality (audio = input + output audio tokens; text likewise).
+    pub budget_audio_tokens: Option<u64>,
+    pub budget_text_tokens: Option<u64>,
+    /// The budget's period: `hour`, `day` (default), `month`, or seconds.
+    pub budget_period: Option<String>,
+}
+
+impl LimitRules {
+    /// The budget period in seconds.
+    pub fn period_secs(&self) -> Result<u64, String> {
+        match self.budget_period.as_deref().unwrap_or("day") {
+            "hour" => Ok(3600),
+            "day" => Ok(86_400),
+            "month" => Ok(30 * 86_400),
+            other => {
+                other.parse::<u64>().ok().filter(|s| *s > 0).ok_or_else(|| {
+                    format!("budget_period must be hour, day, month or a number of seconds, not {other:?}")
+                })
+            }
+        }
+    }
+
+    /// Whether any budget is set.
+    pub fn has_budget(&self) -> bool {
+        self.budget_tokens.is_some() || self.budget_audio_tokens.is_some() || self.budget_text_tokens.is_some()
+    }
+}
+
 /// A compiled profile.
 #[derive(Debug, Clone)]
 pub struct Profile {
@@ -140,6 +187,7 @@ pub struct Profile {
     pub items: ItemRules,
     pub audio: AudioRules,
     pub narration: NarrationRules,
+    pub limits: LimitRules,
     /// Whether anything beyond the event allowlist needs a look inside frames.
     pub inspects: bool,
 }
@@ -158,6 +206,7 @@ impl Profile {
             items: ItemRules::open(),
             audio: AudioRules::default(),
             narration: NarrationRules::default(),
+            limits: LimitRules::default(),
             inspects: false,
         }
     }
@@ -271,6 +320,12 @@ impl ProfileSpec {
             items: self.items,
             audio: self.audio,
             narration: self.narration,
+            limits: {
+                self.limits
+                    .period_secs()
+                    .map_err(|e| format!("profile {name}, limits: {e}"))?;
+                self.limits
+            },
         })
     }
 }

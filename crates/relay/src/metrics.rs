@@ -1,0 +1,92 @@
+//! Prometheus metrics, served at `/metrics`. Labels are low-cardinality words only (a direction, a
+//! close reason, an error code, a modality): never a user id, a session id, a token or a key.
+
+use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+
+/// Every metric of one relay.
+pub struct Metrics {
+    registry: Registry,
+    pub sessions_active: IntGauge,
+    pub sessions_opened: IntCounter,
+    pub sessions_closed: IntCounterVec,
+    pub handshake_refusals: IntCounterVec,
+    pub upstream_connect_seconds: Histogram,
+    pub frames: IntCounterVec,
+    pub bytes: IntCounterVec,
+    pub policy_rejections: IntCounterVec,
+    pub rate_limited: IntCounter,
+    pub usage_tokens: IntCounterVec,
+}
+
+impl Metrics {
+    pub fn new() -> Result<Metrics, prometheus::Error> {
+        let registry = Registry::new();
+        let gauge = |name: &str, help: &str| IntGauge::new(name, help);
+        let counter = |name: &str, help: &str| IntCounter::new(name, help);
+        let vec = |name: &str, help: &str, labels: &[&str]| IntCounterVec::new(Opts::new(name, help), labels);
+        let m = Metrics {
+            sessions_active: gauge("relay_sessions_active", "Sessions open now")?,
+            sessions_opened: counter("relay_sessions_opened_total", "Sessions opened (upgraded)")?,
+            sessions_closed: vec("relay_sessions_closed_total", "Sessions closed, by reason", &["reason"])?,
+            handshake_refusals: vec(
+                "relay_handshake_refusals_total",
+                "Requests refused before the upgrade, by code",
+                &["code"],
+            )?,
+            upstream_connect_seconds: Histogram::with_opts(
+                HistogramOpts::new("relay_upstream_connect_seconds", "Upstream handshake latency")
+                    .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            )?,
+            frames: vec("relay_frames_total", "Frames forwarded, by direction", &["direction"])?,
+            bytes: vec("relay_bytes_total", "Bytes forwarded, by direction", &["direction"])?,
+            policy_rejections: vec(
+                "relay_policy_rejections_total",
+                "Client events refused, by error code",
+                &["code"],
+            )?,
+            rate_limited: counter("relay_rate_limited_total", "Client events refused by a rate limit")?,
+            usage_tokens: vec(
+                "relay_usage_tokens_total",
+                "Tokens reported by response.done, by kind",
+                &["kind"],
+            )?,
+            registry,
+        };
+        let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
+            Box::new(m.sessions_active.clone()),
+            Box::new(m.sessions_opened.clone()),
+            Box::new(m.sessions_closed.clone()),
+            Box::new(m.handshake_refusals.clone()),
+            Box::new(m.upstream_connect_seconds.clone()),
+            Box::new(m.frames.clone()),
+            Box::new(m.bytes.clone()),
+            Box::new(m.policy_rejections.clone()),
+            Box::new(m.rate_limited.clone()),
+            Box::new(m.usage_tokens.clone()),
+        ];
+        for c in collectors {
+            m.registry.register(c)?;
+        }
+        Ok(m)
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// Count a response's usage.
+    pub fn add_usage(&self, u: &crate::usage::Usage) {
+        for (kind, n) in [
+            ("input_text", u.input_text_tokens),
+            ("input_audio", u.input_audio_tokens),
+            ("input_cached", u.input_cached_tokens),
+            ("output_text", u.output_text_tokens),
+            ("output_audio", u.output_audio_tokens),
+        ] {
+            self.usage_tokens.with_label_values(&[kind]).inc_by(n);
+        }
+    }
+}
