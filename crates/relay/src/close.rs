@@ -31,6 +31,10 @@ pub enum End {
     Shutdown,
     /// The user's token expired (with `end_session_on_token_expiry`).
     TokenExpired,
+    /// An admin ended the user's sessions (the kill switch).
+    Killed,
+    /// The profile's longest session duration was reached.
+    MaxDuration,
 }
 
 /// What to tell each side.
@@ -153,6 +157,26 @@ pub fn plan(end: &End) -> ClosePlan {
             upstream: (code::NORMAL, "closed".into()),
             flush_client_queue: true,
             label: "upstream_lost",
+        },
+        End::Killed => ClosePlan {
+            notice: Some(ErrorDetail::invalid_request(
+                "relay_session_terminated",
+                "An administrator ended your sessions.",
+            )),
+            client: Some((code::POLICY, "ended by an administrator".into())),
+            upstream: upstream_normal.clone(),
+            flush_client_queue: false,
+            label: "killed",
+        },
+        End::MaxDuration => ClosePlan {
+            notice: Some(ErrorDetail::invalid_request(
+                "relay_max_session_duration",
+                "The session reached the longest duration your account allows and is being closed; reconnect to go on.",
+            )),
+            client: Some((code::POLICY, "maximum session duration".into())),
+            upstream: upstream_normal.clone(),
+            flush_client_queue: true,
+            label: "max_duration",
         },
         End::TokenExpired => ClosePlan {
             notice: Some(ErrorDetail::invalid_request(

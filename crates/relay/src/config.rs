@@ -118,6 +118,20 @@ pub struct ServeArgs {
     #[arg(long, env = "RELAY_ALLOW_NO_ORIGIN")]
     pub allow_no_origin: Option<bool>,
 
+    /// Redis for fleet-wide state (session caps, budgets, usage, kill switch), e.g.
+    /// redis://127.0.0.1:6379/ ; unset: in-process state (one instance).
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<Secret>,
+    /// When Redis is unreachable: `open` (keep admitting sessions) or `closed` (refuse new ones with 503) [default: open].
+    #[arg(long, env = "RELAY_REDIS_FAILURE")]
+    pub redis_failure: Option<String>,
+    /// Seconds a session slot is held without a heartbeat (a crashed instance frees slots after it) [default: 30].
+    #[arg(long, env = "RELAY_SESSION_LEASE_SECS")]
+    pub session_lease_secs: Option<u64>,
+    /// Value of the policy's claim (e.g. `role`) that makes a user an admin [default: admin].
+    #[arg(long, env = "RELAY_ADMIN_ROLE")]
+    pub admin_role: Option<String>,
+
     /// Largest WebSocket message, in bytes, either way [default: 33554432 (32 MiB)].
     #[arg(long, env = "RELAY_MAX_MESSAGE_BYTES")]
     pub max_message_bytes: Option<usize>,
@@ -224,6 +238,11 @@ pub struct RelayConfig {
     pub emulator_pace: String,
     /// `None`: the web client built into the binary.
     pub web_dir: Option<PathBuf>,
+    /// `None`: in-process fleet state.
+    pub redis_url: Option<Secret>,
+    pub redis_failure: crate::fleet::FailureMode,
+    pub session_lease: Duration,
+    pub admin_role: String,
     /// `None`: the open policy (everything forwarded).
     pub policy: Option<PathBuf>,
     /// `None`: any Origin.
@@ -291,6 +310,10 @@ impl ServeArgs {
             shutdown_grace_secs: pick(self.shutdown_grace_secs, file.shutdown_grace_secs),
             emulator_pace: pick(self.emulator_pace, file.emulator_pace),
             web_dir: pick(self.web_dir, file.web_dir),
+            redis_url: pick(self.redis_url, file.redis_url),
+            redis_failure: pick(self.redis_failure, file.redis_failure),
+            session_lease_secs: pick(self.session_lease_secs, file.session_lease_secs),
+            admin_role: pick(self.admin_role, file.admin_role),
             policy: pick(self.policy, file.policy),
             allowed_origins: pick(self.allowed_origins, file.allowed_origins),
             allow_no_origin: pick(self.allow_no_origin, file.allow_no_origin),
@@ -446,6 +469,15 @@ impl ServeArgs {
             limits,
             emulator_pace,
             web_dir: self.web_dir,
+            redis_url: nonempty_secret(self.redis_url),
+            redis_failure: self
+                .redis_failure
+                .as_deref()
+                .unwrap_or("open")
+                .parse()
+                .map_err(ConfigError::Invalid)?,
+            session_lease: Duration::from_secs(self.session_lease_secs.unwrap_or(30).max(1)),
+            admin_role: nonempty(self.admin_role).unwrap_or_else(|| "admin".into()),
             policy: self.policy,
             allowed_origins: self.allowed_origins.map(|o| {
                 o.into_iter()

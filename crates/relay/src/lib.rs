@@ -10,7 +10,9 @@
 //! - [`entra`]: Microsoft Entra ID tokens for Azure, cached and refreshed ahead of expiry.
 //! - [`upstream`]: the upstream URL, credentials, handshake, and what its failures mean.
 //! - [`embedded`]: the in-process emulator used when nothing else is configured.
-//! - [`server`]: routes and the checks made before an upgrade.
+//! - [`server`]: routes and the checks made before an upgrade; [`api`]: `/metrics`, `/api/usage`, the kill switch.
+//! - [`fleet`], [`store`]: session caps, budgets, usage and the kill switch, in memory or in Redis; [`usage`]: token counts.
+//! - [`metrics`]: Prometheus metrics.
 //! - [`session`]: one session's task: connect, pump, close.
 //! - [`web`]: the static web client, served at `/`.
 //! - [`logging`]: log filtering that keeps dependencies from printing secrets.
@@ -18,6 +20,7 @@
 //!
 //! [`start`] wires them together and returns a [`Relay`] whose [`Relay::shutdown`] drains sessions.
 
+pub mod api;
 pub mod close;
 pub mod config;
 pub mod embedded;
@@ -49,10 +52,15 @@ use tracing::{info, warn};
 use crate::config::{RelayConfig, UpstreamChoice};
 use crate::embedded::Embedded;
 use crate::entra::{EntraCredentials, EntraTokenProvider};
+use crate::fleet::Fleet;
 use crate::jwt::{JwtConfig, Verifier};
+use crate::metrics::Metrics;
 use crate::policy::Policy;
 use crate::secret::Secret;
 use crate::server::AppState;
+use crate::store::Store;
+use crate::store::memory::MemoryStore;
+use crate::store::redis::RedisStore;
 use crate::upstream::Upstream;
 
 /// Why the relay could not start.
@@ -186,7 +194,33 @@ pub async fn start(config: RelayConfig) -> Result<Relay, StartError> {
     })?;
     info!(%addr, upstream = upstream.label(), models = %config.models.join(","), "relay listening");
 
-    let state = Arc::new(AppState::new(config, upstream, verifier, dev_secret, policy));
+    let store = match &config.redis_url {
+        Some(url) => Store::Redis(RedisStore::new(url.expose()).map_err(|e| StartError::Config(e.to_string()))?),
+        None => Store::Memory(MemoryStore::default()),
+    };
+    let fleet = Arc::new(Fleet::new(store, config.session_lease, config.redis_failure));
+    fleet.clone().spawn_heartbeat(background.child_token());
+    if let Store::Redis(redis) = &fleet.store {
+        let ready = Arc::new(tokio::sync::Notify::new());
+        let subscribed = ready.notified();
+        let target = fleet.clone();
+        redis.spawn_kill_listener(
+            Arc::new(move |user: &str| {
+                target.kill_local(user);
+            }),
+            ready.clone(),
+            background.child_token(),
+        );
+        // Wait briefly for the subscription, so a kill right after start is not missed.
+        if tokio::time::timeout(Duration::from_secs(3), subscribed).await.is_err() {
+            warn!("Redis kill-switch subscription not ready yet; it keeps retrying");
+        }
+        info!(failure_mode = ?config.redis_failure, lease_s = config.session_lease.as_secs(), "fleet state in Redis");
+    }
+    let metrics = Metrics::new().map_err(|e| StartError::Config(format!("metrics: {e}")))?;
+    let state = Arc::new(AppState::new(
+        config, upstream, verifier, dev_secret, policy, fleet, metrics,
+    ));
     let app = server::router(state.clone());
     let stop_accepting = state.accepting.clone();
     let server = tokio::spawn(async move {

@@ -28,8 +28,11 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info};
 
 use crate::config::RelayConfig;
-use crate::identity;
+use crate::fleet::Fleet;
+use crate::identity::{self, Identity};
 use crate::jwt::Verifier;
+use crate::metrics::Metrics;
+use crate::policy::Profile;
 use crate::policy::{Policy, PolicyError};
 use crate::secret::Secret;
 use crate::session::{self, SessionContext};
@@ -54,6 +57,9 @@ pub struct AppState {
     pub force_close: CancellationToken,
     /// Every session task, so shutdown can wait for them.
     pub sessions: TaskTracker,
+    /// Fleet-wide state: admission, usage, the kill switch.
+    pub fleet: Arc<Fleet>,
+    pub metrics: Metrics,
     /// The policy in force; replaced whole on reload (sessions keep the profile they started with).
     policy: std::sync::RwLock<Arc<Policy>>,
     ready: Mutex<Option<(Instant, bool)>>,
@@ -66,8 +72,12 @@ impl AppState {
         verifier: Verifier,
         dev_secret: Option<Secret>,
         policy: Policy,
+        fleet: Arc<Fleet>,
+        metrics: Metrics,
     ) -> Self {
         AppState {
+            fleet,
+            metrics,
             policy: std::sync::RwLock::new(Arc::new(policy)),
             config,
             upstream,
@@ -78,6 +88,12 @@ impl AppState {
             sessions: TaskTracker::new(),
             ready: Mutex::new(None),
         }
+    }
+
+    /// An error response, counted by code.
+    pub fn refuse(&self, status: StatusCode, code: &str, message: &str) -> Response {
+        self.metrics.handshake_refusals.with_label_values(&[code]).inc();
+        error_response(status, code, message)
     }
 
     /// The policy in force.
@@ -142,6 +158,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/dev/token", get(dev_token))
+        .route("/metrics", get(crate::api::metrics))
+        .route("/api/usage", get(crate::api::usage))
+        .route("/api/admin/users/{user}/kill", axum::routing::post(crate::api::kill))
         .with_state(state.clone())
         .merge(crate::web::router(state.config.web_dir.clone()))
 }
@@ -160,19 +179,13 @@ pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response
         .into_response()
 }
 
-async fn realtime(
-    State(app): State<Arc<AppState>>,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
-) -> Response {
-    if app.accepting.is_cancelled() {
-        return error_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "relay_shutting_down",
-            "The relay is shutting down; reconnect.",
-        );
-    }
+/// Who is asking, under which profile: the Origin check, the token, the profile. Shared by the
+/// WebSocket handshake and the HTTP APIs; the error is the response to send.
+pub async fn authenticate(
+    app: &AppState,
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+) -> Result<(Identity, Arc<Profile>), Response> {
     let origin = headers
         .get(axum::http::header::ORIGIN)
         .map(|o| o.to_str().unwrap_or("invalid"));
@@ -181,26 +194,50 @@ async fn realtime(
             Some(o) => format!("Origin {o} may not open sessions on this relay."),
             None => "Requests without an Origin header are not allowed on this relay.".to_owned(),
         };
-        return error_response(StatusCode::FORBIDDEN, "origin_not_allowed", &message);
+        return Err(app.refuse(StatusCode::FORBIDDEN, "origin_not_allowed", &message));
     }
     let found = identity::find_token(
-        &headers,
+        headers,
         query.get("access_token").map(String::as_str),
         query.get("api-key").map(String::as_str),
     );
     let Some((token, carrier)) = found else {
-        return error_response(
-            StatusCode::UNAUTHORIZED,
-            identity::IdentityError::Missing.code(),
-            &identity::IdentityError::Missing.to_string(),
-        );
+        let missing = identity::IdentityError::Missing;
+        return Err(app.refuse(StatusCode::UNAUTHORIZED, missing.code(), &missing.to_string()));
     };
     let identity = match app.verifier.verify(&token).await {
         Ok(identity) => identity,
         Err(e) => {
             debug!(?carrier, code = e.code(), "token refused");
-            return error_response(StatusCode::UNAUTHORIZED, e.code(), &e.to_string());
+            return Err(app.refuse(StatusCode::UNAUTHORIZED, e.code(), &e.to_string()));
         }
+    };
+    match app.policy().profile_for(&identity.claims) {
+        Ok(profile) => Ok((identity, profile)),
+        Err(name) => Err(app.refuse(
+            StatusCode::FORBIDDEN,
+            "relay_unknown_profile",
+            &format!("Your token names the profile {name:?}, which this relay does not have."),
+        )),
+    }
+}
+
+async fn realtime(
+    State(app): State<Arc<AppState>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    if app.accepting.is_cancelled() {
+        return app.refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "relay_shutting_down",
+            "The relay is shutting down; reconnect.",
+        );
+    }
+    let (identity, profile) = match authenticate(&app, &headers, &query).await {
+        Ok(x) => x,
+        Err(response) => return response,
     };
     let asked = query
         .get("model")
@@ -209,7 +246,7 @@ async fn realtime(
         .filter(|m| !m.is_empty());
     let Some(model) = app.config.model_for(asked) else {
         let known = app.config.models.join(", ");
-        return error_response(
+        return app.refuse(
             StatusCode::BAD_REQUEST,
             "model_not_found",
             &format!(
@@ -218,26 +255,26 @@ async fn realtime(
             ),
         );
     };
-    let profile = match app.policy().profile_for(&identity.claims) {
-        Ok(p) => p,
-        Err(name) => {
-            return error_response(
-                StatusCode::FORBIDDEN,
-                "relay_unknown_profile",
-                &format!("Your token names the profile {name:?}, which this relay does not have."),
-            );
-        }
-    };
     let upgrade = match upgrade {
         Ok(u) => u,
         Err(e) => return error_response(StatusCode::UPGRADE_REQUIRED, "websocket_required", &e.body_text()),
     };
+    let id = format!("rs_{}", uuid::Uuid::new_v4().simple());
+    let slot = match app.fleet.admit(&identity.user, &id, &profile).await {
+        Ok(slot) => slot,
+        Err(r) => {
+            let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
+            return app.refuse(status, r.code, &r.message);
+        }
+    };
     let limits = &app.config.limits;
+    // If the upgrade fails, `ctx` (and the slot in it) is dropped and the slot released.
     let ctx = SessionContext {
-        id: format!("rs_{}", uuid::Uuid::new_v4().simple()),
+        id,
         identity,
         model: model.to_owned(),
         profile,
+        slot,
         app: app.clone(),
     };
     let tracker = app.sessions.clone();

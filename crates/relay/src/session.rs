@@ -12,14 +12,14 @@
 //!    within a second whatever happened, so no upstream session outlives its client.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::extract::ws::{self, WebSocket};
 use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use realtime_protocol::ServerEvent;
+use realtime_protocol::{ErrorDetail, ServerEvent};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout, timeout_at};
 use tokio_tungstenite::tungstenite::{self as ts, protocol::CloseFrame as TsCloseFrame};
@@ -27,9 +27,12 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::close::{self, End};
 use crate::identity::Identity;
+use crate::identity::now_secs;
+use crate::metrics::Metrics;
 use crate::policy::{Guard, Profile, Verdict};
 use crate::server::AppState;
 use crate::upstream::UpstreamSocket;
+use crate::usage::Usage;
 
 /// How long each side gets to take its close frame before the socket is dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -41,6 +44,8 @@ pub struct SessionContext {
     pub model: String,
     /// The policy profile this user's session runs under.
     pub profile: Arc<Profile>,
+    /// The session's place in the fleet (released when the session ends).
+    pub slot: crate::fleet::Slot,
     pub app: Arc<AppState>,
 }
 
@@ -86,25 +91,52 @@ fn is_capacity_error(e: &axum::Error) -> bool {
     text.contains("Space limit exceeded") || text.contains("too long") || text.contains("Message too big")
 }
 
+/// What a session did, for its record and for metering.
+#[derive(Default)]
+struct Tally {
+    usage: std::sync::Mutex<Usage>,
+    /// Set once the user's budget is spent (read by the uplink's guard).
+    budget_spent: AtomicBool,
+}
+
 /// Run a session to its end.
 pub async fn run(client: WebSocket, ctx: SessionContext) {
     let span =
         info_span!("session", id = %ctx.id, user = %ctx.identity.user, model = %ctx.model, profile = %ctx.profile.name);
     async move {
+        let metrics = &ctx.app.metrics;
+        metrics.sessions_opened.inc();
+        metrics.sessions_active.inc();
         let started = Instant::now();
+        let started_unix = now_secs();
         info!("session opened");
-        let end = serve(client, &ctx).await;
-        info!(
-            reason = end,
-            duration_ms = started.elapsed().as_millis() as u64,
-            "session closed"
-        );
+        let tally = Tally::default();
+        let end = serve(client, &ctx, &tally).await;
+        let duration_ms = started.elapsed().as_millis() as u64;
+        metrics.sessions_active.dec();
+        metrics.sessions_closed.with_label_values(&[end]).inc();
+        let usage = *tally.usage.lock().unwrap_or_else(|p| p.into_inner());
+        let record = serde_json::json!({
+            "session": ctx.id,
+            "user": ctx.identity.user,
+            "profile": ctx.profile.name,
+            "model": ctx.model,
+            "start": started_unix,
+            "end": now_secs(),
+            "duration_ms": duration_ms,
+            "close_reason": end,
+            "responses": usage.responses,
+            "usage": usage,
+        });
+        // One structured line per session (target `session_record`), and the fleet's copy.
+        info!(target: "session_record", record = %record, "session closed");
+        ctx.app.fleet.record(&ctx.identity.user, &record).await;
     }
     .instrument(span)
     .await
 }
 
-async fn serve(client: WebSocket, ctx: &SessionContext) -> &'static str {
+async fn serve(client: WebSocket, ctx: &SessionContext, tally: &Tally) -> &'static str {
     let app = &ctx.app;
     let limits = &app.config.limits;
     let (mut client_tx, mut client_rx) = client.split();
@@ -114,6 +146,7 @@ async fn serve(client: WebSocket, ctx: &SessionContext) -> &'static str {
 
     // Phase 1: open the upstream, holding what the client sends meanwhile (judged once it is open,
     // after the operator's session settings).
+    let connect_started = Instant::now();
     let connect = app.upstream.connect(&ctx.model, limits);
     tokio::pin!(connect);
     let mut early: Vec<ws::Message> = Vec::new();
@@ -149,6 +182,9 @@ async fn serve(client: WebSocket, ctx: &SessionContext) -> &'static str {
             return "upstream_connect_failed";
         }
     };
+    app.metrics
+        .upstream_connect_seconds
+        .observe(connect_started.elapsed().as_secs_f64());
     debug!(held = early.len(), "upstream open");
     let (mut up_tx, mut up_rx) = upstream.split();
     let (queue_tx, mut queue_rx) = mpsc::unbounded_channel::<ws::Message>();
@@ -164,7 +200,7 @@ async fn serve(client: WebSocket, ctx: &SessionContext) -> &'static str {
         return finish(end, &mut client_tx, Some(&mut up_tx), Some(&mut queue_rx)).await;
     }
     for m in early {
-        match judge(&mut guard, m, now_ms()) {
+        match judge(&mut guard, m, now_ms(), &app.metrics) {
             Judged::Send(m) => {
                 if up_tx.send(m).await.is_err() {
                     let end = End::UpstreamLost("the upstream failed while early frames were sent".into());
@@ -183,7 +219,7 @@ async fn serve(client: WebSocket, ctx: &SessionContext) -> &'static str {
         up_tx: &mut up_tx,
         up_rx: &mut up_rx,
     };
-    let end = pump(links, &queue, &mut queue_rx, &mut guard, &now_ms, ctx).await;
+    let end = pump(links, &queue, &mut queue_rx, &mut guard, &now_ms, ctx, tally).await;
 
     // Phase 3: close.
     finish(end, &mut client_tx, Some(&mut up_tx), Some(&mut queue_rx)).await
@@ -218,6 +254,7 @@ async fn pump(
     guard: &mut Guard,
     now_ms: &(dyn Fn() -> f64 + Sync),
     ctx: &SessionContext,
+    tally: &Tally,
 ) -> End {
     let Links {
         client_tx,
@@ -226,27 +263,82 @@ async fn pump(
         up_rx,
     } = links;
     let limits = &ctx.app.config.limits;
+    let metrics = &ctx.app.metrics;
+    let rules = &ctx.profile.limits;
+    let warn_before = Duration::from_secs(rules.warn_before_secs.unwrap_or(10));
+    // Frames the relay itself sends upstream (a response.cancel when the budget is spent).
+    let (inject_tx, mut inject_rx) = mpsc::unbounded_channel::<ts::Message>();
     // The downlink reads the profile only; the uplink owns the guard's state (the audio budget).
     let view = guard.clone();
     let uplink = async {
+        // Two clocks: the transport's (any frame, pongs included, resets it) and the profile's
+        // idle limit (only client events reset it), with a warning a little before the cut.
         let mut idle_deadline = Instant::now() + limits.idle_timeout;
+        let profile_idle = rules.idle_timeout_secs.map(Duration::from_secs);
+        let mut last_event = Instant::now();
+        let mut idle_warned = false;
         loop {
-            let frame = match timeout_at(idle_deadline, client_rx.next()).await {
-                Err(_) => return End::IdleTimeout,
+            let mut deadline = idle_deadline;
+            if let Some(idle) = profile_idle {
+                let cut = last_event + idle;
+                let next = if idle_warned {
+                    cut
+                } else {
+                    cut.checked_sub(warn_before).unwrap_or(cut)
+                };
+                deadline = deadline.min(next);
+            }
+            let frame = tokio::select! {
+                frame = timeout_at(deadline, client_rx.next()) => frame,
+                Some(m) = inject_rx.recv() => {
+                    if let Err(e) = up_tx.send(m).await {
+                        return End::UpstreamLost(e.to_string());
+                    }
+                    continue;
+                }
+            };
+            let frame = match frame {
                 Ok(frame) => frame,
+                Err(_) => {
+                    let now = Instant::now();
+                    if now >= idle_deadline {
+                        return End::IdleTimeout;
+                    }
+                    match profile_idle {
+                        Some(idle) if now >= last_event + idle => return End::IdleTimeout,
+                        Some(idle) => {
+                            idle_warned = true;
+                            let left = (last_event + idle).saturating_duration_since(now).as_secs().max(1);
+                            queue.push(error_frame(ErrorDetail::invalid_request(
+                                "relay_idle_warning",
+                                format!(
+                                    "No activity: this session will be closed in {left} s unless you send something."
+                                ),
+                            )));
+                            continue;
+                        }
+                        None => continue,
+                    }
+                }
             };
             idle_deadline = Instant::now() + limits.idle_timeout;
             match frame {
-                Some(Ok(m @ (ws::Message::Text(_) | ws::Message::Binary(_)))) => match judge(guard, m, now_ms()) {
-                    Judged::Send(m) => {
-                        if let Err(e) = up_tx.send(m).await {
-                            return End::UpstreamLost(e.to_string());
+                Some(Ok(m @ (ws::Message::Text(_) | ws::Message::Binary(_)))) => {
+                    last_event = Instant::now();
+                    idle_warned = false;
+                    guard.budget_spent = tally.budget_spent.load(Ordering::Relaxed);
+                    match judge(guard, m, now_ms(), metrics) {
+                        Judged::Send(m) => {
+                            count(metrics, "up", &m);
+                            if let Err(e) = up_tx.send(m).await {
+                                return End::UpstreamLost(e.to_string());
+                            }
                         }
+                        // Refusals share the client's queue, so they keep their place among server events.
+                        Judged::Answer(m) => queue.push(m),
+                        Judged::Skip => {}
                     }
-                    // Refusals share the client's queue, so they keep their place among server events.
-                    Judged::Answer(m) => queue.push(m),
-                    Judged::Skip => {}
-                },
+                }
                 Some(Ok(ws::Message::Ping(_) | ws::Message::Pong(_))) => {}
                 Some(Ok(ws::Message::Close(frame))) => return End::ClientClosed(client_close_frame(frame)),
                 Some(Err(e)) if is_capacity_error(&e) => return End::ClientMessageTooBig,
@@ -258,6 +350,9 @@ async fn pump(
         loop {
             match up_rx.next().await {
                 Some(Ok(m @ (ts::Message::Text(_) | ts::Message::Binary(_)))) => {
+                    if let ts::Message::Text(t) = &m {
+                        meter(t.as_str(), ctx, tally, &inject_tx, queue).await;
+                    }
                     let rewritten = match &m {
                         ts::Message::Text(t) => view.server_text(t.as_str()),
                         _ => None,
@@ -270,6 +365,8 @@ async fn pump(
                         },
                     };
                     let n = message_len(&m);
+                    metrics.frames.with_label_values(&["down"]).inc();
+                    metrics.bytes.with_label_values(&["down"]).inc_by(n as u64);
                     if queue.bytes.load(Ordering::Relaxed) + n > limits.client_queue_bytes {
                         return End::ClientTooSlow;
                     }
@@ -311,11 +408,32 @@ async fn pump(
         let left = ctx.identity.expires_at.saturating_sub(crate::identity::now_secs());
         tokio::time::sleep(Duration::from_secs(left)).await;
     };
+    let max_duration = async {
+        let Some(max) = rules.max_session_secs.map(Duration::from_secs) else {
+            return std::future::pending().await;
+        };
+        if let Some(warn_at) = max.checked_sub(warn_before).filter(|w| !w.is_zero()) {
+            tokio::time::sleep(warn_at).await;
+            queue.push(error_frame(ErrorDetail::invalid_request(
+                "relay_session_ending",
+                format!(
+                    "This session reaches the longest duration your account allows ({} s) in {} s and will then be closed.",
+                    max.as_secs(),
+                    (max - warn_at).as_secs()
+                ),
+            )));
+            tokio::time::sleep(max - warn_at).await;
+        } else {
+            tokio::time::sleep(max).await;
+        }
+    };
     tokio::select! {
         end = uplink => end,
         end = downlink => end,
         end = writer => end,
         _ = token_expiry => End::TokenExpired,
+        _ = max_duration => End::MaxDuration,
+        _ = ctx.slot.killed.cancelled() => End::Killed,
         _ = ctx.app.force_close.cancelled() => End::Shutdown,
     }
 }
@@ -330,13 +448,68 @@ enum Judged {
     Skip,
 }
 
+/// Count a frame forwarded upstream.
+fn count(metrics: &Metrics, direction: &str, m: &ts::Message) {
+    let n = match m {
+        ts::Message::Text(t) => t.len(),
+        ts::Message::Binary(b) => b.len(),
+        _ => 0,
+    };
+    metrics.frames.with_label_values(&[direction]).inc();
+    metrics.bytes.with_label_values(&[direction]).inc_by(n as u64);
+}
+
+/// Metering on the downlink: a `response.done`'s usage goes to the user's account (and once the
+/// budget is spent, further responses are refused); a response the upstream starts by itself (server
+/// VAD) after the budget is spent is cancelled. Only these two types are parsed, after a peek.
+async fn meter(
+    frame: &str,
+    ctx: &SessionContext,
+    tally: &Tally,
+    inject: &mpsc::UnboundedSender<ts::Message>,
+    queue: &Queue,
+) {
+    let Ok(peeked) = realtime_protocol::peek::peek(frame.as_bytes()) else {
+        return;
+    };
+    match peeked.event_type.as_ref() {
+        "response.done" => {
+            let Some(usage) = Usage::from_response_done(frame) else {
+                return;
+            };
+            ctx.app.metrics.add_usage(&usage);
+            tally.usage.lock().unwrap_or_else(|p| p.into_inner()).add(&usage);
+            let limits = &ctx.profile.limits;
+            if let Some(total) = ctx.app.fleet.add_usage(&ctx.identity.user, limits, &usage).await
+                && let Some(what) = total.over_budget(limits)
+                && !tally.budget_spent.swap(true, Ordering::Relaxed)
+            {
+                info!(budget = what, "usage budget spent");
+            }
+        }
+        "response.created" if tally.budget_spent.load(Ordering::Relaxed) => {
+            let id = serde_json::from_str::<serde_json::Value>(frame)
+                .ok()
+                .and_then(|v| v.pointer("/response/id").and_then(|i| i.as_str()).map(str::to_owned));
+            let cancel =
+                serde_json::json!({"type": "response.cancel", "event_id": "relay_budget_cancel", "response_id": id});
+            let _ = inject.send(ts::Message::Text(cancel.to_string().into()));
+            queue.push(error_frame(ErrorDetail::invalid_request(
+                "relay_budget_exhausted",
+                "Your usage budget for this period is spent: the response was cancelled.",
+            )));
+        }
+        _ => {}
+    }
+}
+
 fn error_frame(detail: realtime_protocol::ErrorDetail) -> ws::Message {
     let event = ServerEvent::error(realtime_emulator::ids::new_id("event"), detail);
     ws::Message::Text(event.to_json().into())
 }
 
 /// Apply the policy to a client frame. Forwarded frames keep their original bytes.
-fn judge(guard: &mut Guard, m: ws::Message, now_ms: f64) -> Judged {
+fn judge(guard: &mut Guard, m: ws::Message, now_ms: f64, metrics: &Metrics) -> Judged {
     let verdict = match &m {
         ws::Message::Text(t) => guard.client_text(t.as_str(), now_ms),
         ws::Message::Binary(_) => guard.client_binary(),
@@ -346,7 +519,12 @@ fn judge(guard: &mut Guard, m: ws::Message, now_ms: f64) -> Judged {
         Verdict::Forward => to_upstream(m).map_or(Judged::Skip, Judged::Send),
         Verdict::Replace(frame) => Judged::Send(ts::Message::Text(frame.into())),
         Verdict::Reject(detail) => {
-            debug!(code = detail.code().unwrap_or(""), "client event refused by policy");
+            let code = detail.code().unwrap_or("");
+            debug!(code, "client event refused by policy");
+            metrics.policy_rejections.with_label_values(&[code]).inc();
+            if code == "relay_rate_limited" {
+                metrics.rate_limited.inc();
+            }
             Judged::Answer(error_frame(detail))
         }
     }

@@ -61,6 +61,10 @@ impl AudioBucket {
 pub struct Guard {
     pub profile: Arc<Profile>,
     bucket: Option<AudioBucket>,
+    /// Client events per second (the same bucket, counting events instead of milliseconds).
+    events: Option<AudioBucket>,
+    /// Set once the user's usage budget is spent: new responses are refused.
+    pub budget_spent: bool,
 }
 
 fn reject(code: &str, message: String, param: Option<&str>, event_id: Option<&str>) -> Verdict {
@@ -82,7 +86,21 @@ impl Guard {
                 last_ms: now_ms,
             }
         });
-        Guard { profile, bucket }
+        let events = profile.limits.max_events_per_second.map(|rate| {
+            let capacity = profile.limits.burst_events.unwrap_or(rate * 2.0).max(1.0);
+            AudioBucket {
+                rate: rate / 1000.0,
+                capacity,
+                level: capacity,
+                last_ms: now_ms,
+            }
+        });
+        Guard {
+            profile,
+            bucket,
+            events,
+            budget_spent: false,
+        }
     }
 
     /// A binary frame: the Realtime API speaks JSON text only.
@@ -110,6 +128,25 @@ impl Guard {
         };
         let event_type = peeked.event_type.as_ref();
         let event_id = peeked.event_id.as_deref();
+        if let Some(events) = &mut self.events
+            && !events.take(1.0, now_ms)
+        {
+            let per_second = events.rate * 1000.0;
+            return reject(
+                "relay_rate_limited",
+                format!("More than {per_second} events per second; this `{event_type}` was dropped. Slow down."),
+                None,
+                event_id,
+            );
+        }
+        if self.budget_spent && event_type == "response.create" {
+            return reject(
+                "relay_budget_exhausted",
+                "Your usage budget for this period is spent: no new responses until it renews.".into(),
+                None,
+                event_id,
+            );
+        }
         if let Some(allowed) = &self.profile.allow_events
             && !allowed.contains(event_type)
         {
@@ -521,6 +558,36 @@ session_fields = { "*" = "locked" }
         // Not JSON at all: the peek refuses it.
         assert_eq!(code(&g.client_text("not json", 0.0)), Some("relay_invalid_event"));
         assert_eq!(code(&g.client_binary()), Some("relay_binary_not_supported"));
+    }
+
+    #[test]
+    fn events_per_second_and_budget() {
+        let policy = Policy::from_toml(
+            "default_profile = \"p\"\n[profiles.p]\nlimits = { max_events_per_second = 10, burst_events = 5 }\n",
+            "t",
+        )
+        .unwrap();
+        let mut g = Guard::new(policy.default_profile.clone(), 0.0);
+        let cancel = r#"{"type":"response.cancel"}"#;
+        for _ in 0..5 {
+            assert_eq!(g.client_text(cancel, 0.0), Verdict::Forward);
+        }
+        assert_eq!(code(&g.client_text(cancel, 0.0)), Some("relay_rate_limited"));
+        assert_eq!(
+            g.client_text(cancel, 100.0),
+            Verdict::Forward,
+            "one event per 100 ms refills"
+        );
+        g.budget_spent = true;
+        assert_eq!(
+            code(&g.client_text(r#"{"type":"response.create"}"#, 10_000.0)),
+            Some("relay_budget_exhausted")
+        );
+        assert_eq!(
+            g.client_text(cancel, 20_000.0),
+            Verdict::Forward,
+            "only new responses are refused"
+        );
     }
 
     #[test]

@@ -119,10 +119,14 @@ impl RedisStore {
     }
 
     fn ok<T>(&self, v: T) -> T {
+        self.recovered();
+        v
+    }
+
+    fn recovered(&self) {
         if !self.healthy.swap(true, Ordering::SeqCst) {
             info!("Redis is reachable again: fleet-wide limits restored");
         }
-        v
     }
 
     pub async fn acquire(
@@ -153,7 +157,8 @@ impl RedisStore {
     pub async fn release(&self, user: &str, session: &str) -> Result<(), StoreError> {
         let mut c = self.conn().await?;
         let _: i64 = c.zrem(slots_key(user), session).await.map_err(|e| self.failed(e))?;
-        Ok(self.ok(()))
+        self.recovered();
+        Ok(())
     }
 
     pub async fn renew(&self, sessions: &[(String, String)], lease: Duration) -> Result<(), StoreError> {
@@ -168,7 +173,8 @@ impl RedisStore {
             invocation.arg(session);
         }
         let _: i64 = invocation.invoke_async(&mut c).await.map_err(|e| self.failed(e))?;
-        Ok(self.ok(()))
+        self.recovered();
+        Ok(())
     }
 
     pub async fn open_sessions(&self, user: &str) -> Result<u64, StoreError> {
@@ -222,7 +228,8 @@ impl RedisStore {
         pipe.ltrim(&key, 0, RECENT_SESSIONS as isize - 1).ignore();
         pipe.expire(&key, 30 * 86_400).ignore();
         let () = pipe.query_async(&mut c).await.map_err(|e| self.failed(e))?;
-        Ok(self.ok(()))
+        self.recovered();
+        Ok(())
     }
 
     pub async fn recent_sessions(&self, user: &str) -> Result<Vec<Value>, StoreError> {
@@ -234,7 +241,8 @@ impl RedisStore {
     pub async fn publish_kill(&self, user: &str) -> Result<(), StoreError> {
         let mut c = self.conn().await?;
         let _: i64 = c.publish(KILL_CHANNEL, user).await.map_err(|e| self.failed(e))?;
-        Ok(self.ok(()))
+        self.recovered();
+        Ok(())
     }
 
     /// Listen for kill requests from every instance until `shutdown`, reconnecting as needed.
