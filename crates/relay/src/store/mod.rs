@@ -34,7 +34,8 @@ pub enum Admission {
     },
 }
 
-/// The fleet's shared state.
+/// The fleet's shared state (one per relay: the variants' sizes do not matter).
+#[allow(clippy::large_enum_variant)]
 pub enum Store {
     Memory(memory::MemoryStore),
     Redis(redis::RedisStore),
