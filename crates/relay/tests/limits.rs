@@ -1,0 +1,281 @@
+//! Per-user limits, metering, the kill switch and metrics on one relay (in-process state), over
+//! real sockets against the emulator; the budget is spent by the emulator's real `response.done` usage.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::*;
+use realtime_relay::config::ServeArgs;
+use realtime_relay::identity;
+use realtime_relay::secret::Secret;
+use serde_json::{Map, Value, json};
+
+/// A policy file with one profile `p` (limits as TOML inline table) and an `admin` profile.
+pub fn policy_with_limits(limits: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("relay-limits-{}.toml", uuid::Uuid::new_v4().simple()));
+    std::fs::write(
+        &path,
+        format!("default_profile = \"p\"\n[profiles.p]\nlimits = {limits}\n[profiles.admin]\n"),
+    )
+    .unwrap();
+    path
+}
+
+fn token_with(user: &str, role: Option<&str>) -> String {
+    let mut claims = Map::new();
+    if let Some(r) = role {
+        claims.insert("role".into(), json!(r));
+    }
+    identity::mint(&Secret::new(JWT_SECRET), user, 600, claims).unwrap()
+}
+
+async fn turn(c: &mut Client, text: &str) -> Vec<Value> {
+    send_json(c, json!({"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}})).await;
+    send_json(c, json!({"type": "response.create"})).await;
+    events_until(c, "response.done").await
+}
+
+async fn get_with(url: &str, token: &str) -> (u16, Value) {
+    let r = reqwest::Client::new().get(url).bearer_auth(token).send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn concurrent_sessions_are_capped_per_user() {
+    let relay = relay(ServeArgs {
+        policy: Some(policy_with_limits("{ max_sessions_per_user = 2 }")),
+        ..args()
+    })
+    .await;
+    let t = token_with("capped", None);
+    let mut a = connect(&relay.ws_url(), &t).await;
+    let _b = connect(&relay.ws_url(), &t).await;
+    let (status, body) = refusal(
+        try_connect(&relay.ws_url(), &[("api-key", &t)])
+            .await
+            .expect_err("over the cap"),
+    );
+    assert_eq!(status, 429);
+    assert_eq!(body["error"]["code"], "relay_too_many_sessions");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("2 open sessions"),
+        "{body}"
+    );
+    // Someone else is not affected.
+    connect(&relay.ws_url(), &token_with("other", None)).await;
+    // Closing one frees a slot.
+    a.close(None).await.unwrap();
+    until_close(&mut a).await;
+    let url = relay.ws_url();
+    eventually("a slot is free again", || async {
+        try_connect(&url, &[("api-key", &t)]).await.is_ok()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_longest_session_is_warned_then_closed() {
+    let relay = relay(ServeArgs {
+        policy: Some(policy_with_limits("{ max_session_secs = 2, warn_before_secs = 1 }")),
+        ..args()
+    })
+    .await;
+    let mut c = connect(&relay.ws_url(), &token("long")).await;
+    assert_eq!(next_event(&mut c).await["type"], "session.created");
+    let warning = next_event(&mut c).await;
+    assert_eq!(warning["error"]["code"], "relay_session_ending", "{warning}");
+    let (frames, close) = until_close(&mut c).await;
+    assert!(format!("{frames:?}").contains("relay_max_session_duration"));
+    assert_eq!(close.map(|c| c.0), Some(1008));
+}
+
+#[tokio::test]
+async fn an_idle_session_is_warned_then_closed_and_activity_resets_it() {
+    let relay = relay(ServeArgs {
+        policy: Some(policy_with_limits("{ idle_timeout_secs = 2, warn_before_secs = 1 }")),
+        ..args()
+    })
+    .await;
+    let mut c = connect(&relay.ws_url(), &token("idle")).await;
+    assert_eq!(next_event(&mut c).await["type"], "session.created");
+    assert_eq!(next_event(&mut c).await["error"]["code"], "relay_idle_warning");
+    // Activity after the warning keeps the session: a turn completes.
+    let events = turn(&mut c, "still here").await;
+    assert_eq!(events.last().unwrap()["response"]["status"], "completed");
+    // Then silence: warned again, then closed.
+    let (frames, close) = until_close(&mut c).await;
+    let text = format!("{frames:?}");
+    assert!(
+        text.contains("relay_idle_warning") && text.contains("relay_idle_timeout"),
+        "{text}"
+    );
+    assert_eq!(close.map(|c| c.0), Some(1000));
+}
+
+#[tokio::test]
+async fn events_per_second_are_rate_limited_and_counted() {
+    let relay = relay(ServeArgs {
+        policy: Some(policy_with_limits("{ max_events_per_second = 2, burst_events = 3 }")),
+        ..args()
+    })
+    .await;
+    let mut c = connect(&relay.ws_url(), &token("fast-user")).await;
+    next_event(&mut c).await;
+    for i in 0..6 {
+        send_json(
+            &mut c,
+            json!({"type": "input_audio_buffer.clear", "event_id": format!("clr_{i}")}),
+        )
+        .await;
+    }
+    let mut limited = 0;
+    let mut cleared = 0;
+    while limited + cleared < 6 {
+        let e = next_event(&mut c).await;
+        match e["type"].as_str().unwrap() {
+            "input_audio_buffer.cleared" => cleared += 1,
+            "error" if e["error"]["code"] == "relay_rate_limited" => limited += 1,
+            other => panic!("unexpected {other}: {e}"),
+        }
+    }
+    assert!(cleared >= 3 && limited >= 1, "cleared {cleared}, limited {limited}");
+    let metrics = reqwest::get(format!("{}/metrics", relay.http_url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("relay_rate_limited_total"), "{metrics}");
+    assert!(metrics.contains(r#"relay_policy_rejections_total{code="relay_rate_limited"}"#));
+    assert!(!metrics.contains("fast-user"), "no user ids in metrics");
+}
+
+#[tokio::test]
+async fn a_spent_budget_refuses_new_responses_and_new_sessions() {
+    let relay = relay(ServeArgs {
+        policy: Some(policy_with_limits("{ budget_tokens = 10, budget_period = \"day\" }")),
+        ..args()
+    })
+    .await;
+    let user = format!("budget-{}", uuid::Uuid::new_v4().simple());
+    let t = token_with(&user, None);
+    let mut c = connect(&relay.ws_url(), &t).await;
+    next_event(&mut c).await;
+    let done = turn(&mut c, "spend my budget please").await.pop().unwrap();
+    let reported = done["response"]["usage"]["total_tokens"].as_u64().unwrap();
+    assert!(reported > 10, "the emulator reports real usage: {reported}");
+
+    // The next response is refused; the session itself goes on.
+    send_json(&mut c, json!({"type": "response.create", "event_id": "again"})).await;
+    let e = events_until(&mut c, "error").await.pop().unwrap();
+    assert_eq!(e["error"]["code"], "relay_budget_exhausted", "{e}");
+    assert_eq!(e["error"]["event_id"], "again");
+    // New sessions are refused before the upgrade.
+    let (status, body) = refusal(
+        try_connect(&relay.ws_url(), &[("api-key", &t)])
+            .await
+            .expect_err("budget spent"),
+    );
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (429, Some("relay_budget_exhausted"))
+    );
+
+    // The account holds exactly what response.done reported.
+    let (status, usage) = get_with(&format!("{}/api/usage", relay.http_url()), &t).await;
+    assert_eq!(status, 200, "{usage}");
+    assert_eq!(usage["usage"]["total_tokens"], reported);
+    assert_eq!(usage["usage"]["responses"], 1);
+    assert_eq!(
+        usage["usage"]["output_audio_tokens"],
+        done["response"]["usage"]["output_token_details"]["audio_tokens"]
+    );
+    assert_eq!(usage["budget"]["spent"], "tokens");
+    // Another user may not read it; an admin may.
+    let (status, _) = get_with(
+        &format!("{}/api/usage?user={user}", relay.http_url()),
+        &token_with("nosy", None),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, theirs) = get_with(
+        &format!("{}/api/usage?user={user}", relay.http_url()),
+        &token_with("root", Some("admin")),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(theirs["usage"]["total_tokens"], reported);
+}
+
+#[tokio::test]
+async fn each_finished_session_leaves_a_record() {
+    let relay = relay(args()).await;
+    let user = format!("rec-{}", uuid::Uuid::new_v4().simple());
+    let t = token_with(&user, None);
+    let mut c = connect(&relay.ws_url(), &t).await;
+    next_event(&mut c).await;
+    let done = turn(&mut c, "one response").await.pop().unwrap();
+    c.close(None).await.unwrap();
+    until_close(&mut c).await;
+    let url = format!("{}/api/usage", relay.http_url());
+    eventually("the record is kept", || async {
+        !get_with(&url, &t).await.1["recent_sessions"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    })
+    .await;
+    let record = get_with(&url, &t).await.1["recent_sessions"][0].clone();
+    assert_eq!(record["user"], user.as_str());
+    assert_eq!(record["profile"], "open");
+    assert_eq!(record["close_reason"], "client_closed");
+    assert_eq!(record["responses"], 1);
+    assert_eq!(
+        record["usage"]["total_tokens"],
+        done["response"]["usage"]["total_tokens"]
+    );
+    assert!(record["end"].as_u64() >= record["start"].as_u64());
+}
+
+#[tokio::test]
+async fn an_admin_ends_a_users_sessions() {
+    let relay = relay(args()).await;
+    let mut victim = connect(&relay.ws_url(), &token_with("victim", None)).await;
+    next_event(&mut victim).await;
+    let mut bystander = connect(&relay.ws_url(), &token_with("bystander", None)).await;
+    next_event(&mut bystander).await;
+    let kill = |t: String| {
+        let url = format!("{}/api/admin/users/victim/kill", relay.http_url());
+        async move { reqwest::Client::new().post(url).bearer_auth(t).send().await.unwrap() }
+    };
+    assert_eq!(
+        kill(token_with("mallory", None)).await.status().as_u16(),
+        403,
+        "only admins"
+    );
+    let r = kill(token_with("root", Some("admin"))).await;
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["ended_on_this_instance"], 1);
+    let (frames, close) = until_close(&mut victim).await;
+    assert!(format!("{frames:?}").contains("relay_session_terminated"));
+    assert_eq!(close.map(|c| c.0), Some(1008));
+    // The bystander goes on.
+    assert_eq!(
+        turn(&mut bystander, "fine").await.last().unwrap()["response"]["status"],
+        "completed"
+    );
+    let metrics = reqwest::get(format!("{}/metrics", relay.http_url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"relay_sessions_closed_total{reason="killed"} 1"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains("relay_upstream_connect_seconds_bucket"));
+    assert!(metrics.contains(r#"relay_frames_total{direction="down"}"#));
+    assert!(metrics.contains(r#"relay_usage_tokens_total{kind="output_audio"}"#));
+}
