@@ -57,6 +57,15 @@ async fn realtime(
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    // The key first, as the service does: nothing about models or faults is told to a stranger.
+    let presented = auth::presented_key(&headers, query.get("api-key").map(String::as_str));
+    if !auth::authorized(state.config.api_key.as_deref(), presented.as_deref()) {
+        return error_body(
+            StatusCode::UNAUTHORIZED,
+            "401",
+            "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource.",
+        );
+    }
     let Some(model) = query.get("model").or_else(|| query.get("deployment")) else {
         return error_body(
             StatusCode::BAD_REQUEST,
@@ -68,14 +77,6 @@ async fn realtime(
         Ok(x) => x,
         Err(e) => return error_body(StatusCode::BAD_REQUEST, "invalid_fault", &e),
     };
-    let presented = auth::presented_key(&headers, query.get("api-key").map(String::as_str));
-    if !auth::authorized(state.config.api_key.as_deref(), presented.as_deref()) {
-        return error_body(
-            StatusCode::UNAUTHORIZED,
-            "401",
-            "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource.",
-        );
-    }
     if let Some(delay) = faults.handshake_delay {
         tokio::time::sleep(delay).await;
     }
