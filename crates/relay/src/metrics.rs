@@ -13,6 +13,11 @@ pub struct Metrics {
     pub upstream_connect_seconds: Histogram,
     pub frames: IntCounterVec,
     pub bytes: IntCounterVec,
+    /// The per-frame counters, resolved once: the hot path adds to an atomic, no label lookup.
+    pub frames_up: IntCounter,
+    pub frames_down: IntCounter,
+    pub bytes_up: IntCounter,
+    pub bytes_down: IntCounter,
     pub policy_rejections: IntCounterVec,
     pub rate_limited: IntCounter,
     pub usage_tokens: IntCounterVec,
@@ -24,7 +29,15 @@ impl Metrics {
         let gauge = |name: &str, help: &str| IntGauge::new(name, help);
         let counter = |name: &str, help: &str| IntCounter::new(name, help);
         let vec = |name: &str, help: &str, labels: &[&str]| IntCounterVec::new(Opts::new(name, help), labels);
+        let frames = vec("relay_frames_total", "Frames forwarded, by direction", &["direction"])?;
+        let bytes = vec("relay_bytes_total", "Bytes forwarded, by direction", &["direction"])?;
         let m = Metrics {
+            frames_up: frames.with_label_values(&["up"]),
+            frames_down: frames.with_label_values(&["down"]),
+            bytes_up: bytes.with_label_values(&["up"]),
+            bytes_down: bytes.with_label_values(&["down"]),
+            frames,
+            bytes,
             sessions_active: gauge("relay_sessions_active", "Sessions open now")?,
             sessions_opened: counter("relay_sessions_opened_total", "Sessions opened (upgraded)")?,
             sessions_closed: vec("relay_sessions_closed_total", "Sessions closed, by reason", &["reason"])?,
@@ -37,8 +50,6 @@ impl Metrics {
                 HistogramOpts::new("relay_upstream_connect_seconds", "Upstream handshake latency")
                     .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
             )?,
-            frames: vec("relay_frames_total", "Frames forwarded, by direction", &["direction"])?,
-            bytes: vec("relay_bytes_total", "Bytes forwarded, by direction", &["direction"])?,
             policy_rejections: vec(
                 "relay_policy_rejections_total",
                 "Client events refused, by error code",

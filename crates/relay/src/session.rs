@@ -329,7 +329,7 @@ async fn pump(
                     guard.budget_spent = tally.budget_spent.load(Ordering::Relaxed);
                     match judge(guard, m, now_ms(), metrics) {
                         Judged::Send(m) => {
-                            count(metrics, "up", &m);
+                            count_up(metrics, &m);
                             if let Err(e) = up_tx.send(m).await {
                                 return End::UpstreamLost(e.to_string());
                             }
@@ -350,13 +350,18 @@ async fn pump(
         loop {
             match up_rx.next().await {
                 Some(Ok(m @ (ts::Message::Text(_) | ts::Message::Binary(_)))) => {
+                    // One peek per frame; only the rare types below are ever parsed.
+                    let mut rewritten = None;
                     if let ts::Message::Text(t) = &m {
-                        meter(t.as_str(), ctx, tally, &inject_tx, queue).await;
+                        let kind = realtime_protocol::peek::peek(t.as_bytes()).map(|p| p.event_type);
+                        match kind.as_deref() {
+                            Ok("response.done" | "response.created") => {
+                                meter(t.as_str(), ctx, tally, &inject_tx, queue).await;
+                            }
+                            Ok("session.created" | "session.updated") => rewritten = view.server_text(t.as_str()),
+                            _ => {}
+                        }
                     }
-                    let rewritten = match &m {
-                        ts::Message::Text(t) => view.server_text(t.as_str()),
-                        _ => None,
-                    };
                     let m = match rewritten {
                         Some(frame) => ws::Message::Text(frame.into()),
                         None => match to_client(m) {
@@ -365,8 +370,8 @@ async fn pump(
                         },
                     };
                     let n = message_len(&m);
-                    metrics.frames.with_label_values(&["down"]).inc();
-                    metrics.bytes.with_label_values(&["down"]).inc_by(n as u64);
+                    metrics.frames_down.inc();
+                    metrics.bytes_down.inc_by(n as u64);
                     if queue.bytes.load(Ordering::Relaxed) + n > limits.client_queue_bytes {
                         return End::ClientTooSlow;
                     }
@@ -449,14 +454,14 @@ enum Judged {
 }
 
 /// Count a frame forwarded upstream.
-fn count(metrics: &Metrics, direction: &str, m: &ts::Message) {
+fn count_up(metrics: &Metrics, m: &ts::Message) {
     let n = match m {
         ts::Message::Text(t) => t.len(),
         ts::Message::Binary(b) => b.len(),
         _ => 0,
     };
-    metrics.frames.with_label_values(&[direction]).inc();
-    metrics.bytes.with_label_values(&[direction]).inc_by(n as u64);
+    metrics.frames_up.inc();
+    metrics.bytes_up.inc_by(n as u64);
 }
 
 /// Metering on the downlink: a `response.done`'s usage goes to the user's account (and once the
