@@ -13,7 +13,7 @@
 //! - [`server`]: routes and the checks made before an upgrade; [`api`]: `/metrics`, `/api/usage`, the kill switch.
 //! - [`fleet`], [`store`]: session caps, budgets, usage and the kill switch, in memory or in Redis; [`usage`]: token counts.
 //! - [`metrics`]: Prometheus metrics.
-//! - [`session`]: one session's task: connect, pump, close.
+//! - [`session`]: one session's task: connect, pump, close; [`metering`]: usage and budgets on its downlink.
 //! - [`web`]: the static web client, served at `/`.
 //! - [`logging`]: log filtering that keeps dependencies from printing secrets.
 //! - [`close`]: how a session's end maps to close codes and notices (pure).
@@ -29,6 +29,7 @@ pub mod fleet;
 pub mod identity;
 pub mod jwt;
 pub mod logging;
+pub mod metering;
 pub mod metrics;
 pub mod policy;
 pub mod secret;

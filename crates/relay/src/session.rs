@@ -12,7 +12,7 @@
 //!    within a second whatever happened, so no upstream session outlives its client.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::extract::ws::{self, WebSocket};
@@ -28,11 +28,11 @@ use tracing::{Instrument, debug, info, info_span, warn};
 use crate::close::{self, End};
 use crate::identity::Identity;
 use crate::identity::now_secs;
+use crate::metering::{Tally, meter};
 use crate::metrics::Metrics;
 use crate::policy::{Guard, Profile, Verdict};
 use crate::server::AppState;
 use crate::upstream::UpstreamSocket;
-use crate::usage::Usage;
 
 /// How long each side gets to take its close frame before the socket is dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -89,14 +89,6 @@ fn upstream_close_frame(frame: Option<TsCloseFrame>) -> Option<(u16, String)> {
 fn is_capacity_error(e: &axum::Error) -> bool {
     let text = e.to_string();
     text.contains("Space limit exceeded") || text.contains("too long") || text.contains("Message too big")
-}
-
-/// What a session did, for its record and for metering.
-#[derive(Default)]
-struct Tally {
-    usage: std::sync::Mutex<Usage>,
-    /// Set once the user's budget is spent (read by the uplink's guard).
-    budget_spent: AtomicBool,
 }
 
 /// Run a session to its end.
@@ -234,14 +226,14 @@ struct Links<'a> {
 }
 
 /// The client's outgoing queue and the bytes in it.
-struct Queue {
+pub(crate) struct Queue {
     tx: mpsc::UnboundedSender<ws::Message>,
     bytes: AtomicUsize,
 }
 
 impl Queue {
     /// Queue a message whatever the limit (relay answers are small and must not be lost).
-    fn push(&self, m: ws::Message) {
+    pub(crate) fn push(&self, m: ws::Message) {
         self.bytes.fetch_add(message_len(&m), Ordering::Relaxed);
         let _ = self.tx.send(m);
     }
@@ -464,51 +456,7 @@ fn count_up(metrics: &Metrics, m: &ts::Message) {
     metrics.bytes_up.inc_by(n as u64);
 }
 
-/// Metering on the downlink: a `response.done`'s usage goes to the user's account (and once the
-/// budget is spent, further responses are refused); a response the upstream starts by itself (server
-/// VAD) after the budget is spent is cancelled. Only these two types are parsed, after a peek.
-async fn meter(
-    frame: &str,
-    ctx: &SessionContext,
-    tally: &Tally,
-    inject: &mpsc::UnboundedSender<ts::Message>,
-    queue: &Queue,
-) {
-    let Ok(peeked) = realtime_protocol::peek::peek(frame.as_bytes()) else {
-        return;
-    };
-    match peeked.event_type.as_ref() {
-        "response.done" => {
-            let Some(usage) = Usage::from_response_done(frame) else {
-                return;
-            };
-            ctx.app.metrics.add_usage(&usage);
-            tally.usage.lock().unwrap_or_else(|p| p.into_inner()).add(&usage);
-            let limits = &ctx.profile.limits;
-            if let Some(total) = ctx.app.fleet.add_usage(&ctx.identity.user, limits, &usage).await
-                && let Some(what) = total.over_budget(limits)
-                && !tally.budget_spent.swap(true, Ordering::Relaxed)
-            {
-                info!(budget = what, "usage budget spent");
-            }
-        }
-        "response.created" if tally.budget_spent.load(Ordering::Relaxed) => {
-            let id = serde_json::from_str::<serde_json::Value>(frame)
-                .ok()
-                .and_then(|v| v.pointer("/response/id").and_then(|i| i.as_str()).map(str::to_owned));
-            let cancel =
-                serde_json::json!({"type": "response.cancel", "event_id": "relay_budget_cancel", "response_id": id});
-            let _ = inject.send(ts::Message::Text(cancel.to_string().into()));
-            queue.push(error_frame(ErrorDetail::invalid_request(
-                "relay_budget_exhausted",
-                "Your usage budget for this period is spent: the response was cancelled.",
-            )));
-        }
-        _ => {}
-    }
-}
-
-fn error_frame(detail: realtime_protocol::ErrorDetail) -> ws::Message {
+pub(crate) fn error_frame(detail: realtime_protocol::ErrorDetail) -> ws::Message {
     let event = ServerEvent::error(realtime_emulator::ids::new_id("event"), detail);
     ws::Message::Text(event.to_json().into())
 }
