@@ -13,6 +13,7 @@
 //! - [`server`]: routes and the checks made before an upgrade; [`api`]: `/metrics`, `/api/usage`, the kill switch.
 //! - [`fleet`], [`store`]: session caps, budgets, usage and the kill switch, in memory or in Redis; [`usage`]: token counts.
 //! - [`metrics`]: Prometheus metrics.
+//! - [`narrate`]: text to streamed speech (`POST /api/narrate`, the `narrate` command).
 //! - [`session`]: one session's task: connect, pump, close; [`metering`]: usage and budgets on its downlink.
 //! - [`web`]: the static web client, served at `/`.
 //! - [`logging`]: log filtering that keeps dependencies from printing secrets.
@@ -31,6 +32,7 @@ pub mod jwt;
 pub mod logging;
 pub mod metering;
 pub mod metrics;
+pub mod narrate;
 pub mod policy;
 pub mod secret;
 pub mod server;

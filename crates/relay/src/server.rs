@@ -160,6 +160,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/dev/token", get(dev_token))
         .route("/metrics", get(crate::api::metrics))
         .route("/api/usage", get(crate::api::usage))
+        .route(
+            "/api/narrate",
+            axum::routing::post(crate::narrate::http::narrate_handler),
+        )
         .route("/api/admin/users/{user}/kill", axum::routing::post(crate::api::kill))
         .with_state(state.clone())
         .merge(crate::web::router(state.config.web_dir.clone()))

@@ -1,0 +1,278 @@
+//! The narration driver: reads parts aloud through ordinary Realtime sessions with the relay's own
+//! upstream credentials, and streams the audio out as it arrives.
+//!
+//! A session's voice cannot change once it has spoken (`cannot_update_voice`, on Azure as in the
+//! emulator), so there is one upstream session per voice, opened when that voice first speaks and
+//! reused for its later turns. Per segment: `conversation.item.create` with the text, then
+//! `response.create`; the next segment only after `response.done`. Segment items are deleted after
+//! their response, so a long narration does not pay for an ever-growing conversation as input.
+//! Segments are joined with no added silence: the natural pause at the end of each is kept, and the
+//! output is exactly the audio the upstream sent.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use realtime_protocol::audio;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::script::Part;
+use crate::config::Limits;
+use crate::upstream::{Upstream, UpstreamError, UpstreamSocket};
+use crate::usage::Usage;
+
+/// The narrator's standing instructions; the caller's are appended as a style note.
+pub const NARRATOR_INSTRUCTIONS: &str = "You are a narrator. Read the user's text aloud, verbatim, exactly as written, with a warm and natural voice. Do not add, answer, summarise or comment on anything.";
+
+/// How long the upstream may stay silent in the middle of a response.
+const STALL: Duration = Duration::from_secs(60);
+
+/// What the driver reports as it goes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Progress {
+    /// PCM16 24 kHz mono, as received.
+    Audio(Vec<u8>),
+    Transcript(String),
+    /// A segment's response is done.
+    Segment {
+        done: usize,
+        total: usize,
+        voice: String,
+    },
+}
+
+/// What a narration produced in all.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Summary {
+    pub transcript: String,
+    pub usage: Usage,
+    pub audio_bytes: usize,
+    /// The voice the upstream reported for each response, in order.
+    pub voices: Vec<String>,
+}
+
+/// Why a narration failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum NarrateError {
+    #[error("{0}")]
+    Upstream(#[from] UpstreamError),
+    #[error("the upstream refused the narration ({code}): {message}")]
+    Refused { code: String, message: String },
+    #[error("the upstream connection was lost: {0}")]
+    Lost(String),
+    #[error("the narration was abandoned by its receiver")]
+    Abandoned,
+}
+
+/// Read `parts` aloud with `model`, sending [`Progress`] to `tx`.
+pub async fn narrate(
+    upstream: &Upstream,
+    limits: &Limits,
+    model: &str,
+    parts: &[Part],
+    instructions: Option<&str>,
+    tx: mpsc::Sender<Progress>,
+) -> Result<Summary, NarrateError> {
+    let total: usize = parts.iter().map(|p| p.segments.len()).sum();
+    let mut sessions: HashMap<String, UpstreamSocket> = HashMap::new();
+    let mut summary = Summary::default();
+    let mut done = 0;
+    let result = async {
+        for part in parts {
+            if !sessions.contains_key(&part.voice) {
+                let socket = open(upstream, limits, model, &part.voice, instructions).await?;
+                sessions.insert(part.voice.clone(), socket);
+            }
+            let Some(socket) = sessions.get_mut(&part.voice) else {
+                continue;
+            };
+            for text in &part.segments {
+                read_segment(socket, text, &tx, &mut summary).await?;
+                done += 1;
+                let progress = Progress::Segment {
+                    done,
+                    total,
+                    voice: part.voice.clone(),
+                };
+                tx.send(progress).await.map_err(|_| NarrateError::Abandoned)?;
+            }
+        }
+        Ok::<_, NarrateError>(())
+    }
+    .await;
+    for (_, mut socket) in sessions {
+        let _ = tokio::time::timeout(Duration::from_secs(1), socket.close(None)).await;
+    }
+    summary.transcript = summary.transcript.trim_end().to_owned();
+    result.map(|()| summary)
+}
+
+async fn next_event(socket: &mut UpstreamSocket) -> Result<Value, NarrateError> {
+    loop {
+        let message = tokio::time::timeout(STALL, socket.next())
+            .await
+            .map_err(|_| NarrateError::Lost(format!("nothing for {} s", STALL.as_secs())))?;
+        match message {
+            Some(Ok(Message::Text(t))) => {
+                return serde_json::from_str(t.as_str()).map_err(|e| NarrateError::Lost(format!("not JSON: {e}")));
+            }
+            Some(Ok(Message::Close(frame))) => {
+                let why = frame.map_or_else(
+                    || "closed".to_owned(),
+                    |f| format!("closed with {}: {}", u16::from(f.code), f.reason),
+                );
+                return Err(NarrateError::Lost(why));
+            }
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(NarrateError::Lost(e.to_string())),
+            None => return Err(NarrateError::Lost("the connection ended".into())),
+        }
+    }
+}
+
+fn refused(event: &Value) -> NarrateError {
+    NarrateError::Refused {
+        code: event
+            .pointer("/error/code")
+            .and_then(Value::as_str)
+            .unwrap_or("error")
+            .to_owned(),
+        message: event
+            .pointer("/error/message")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned(),
+    }
+}
+
+/// Open a session for `voice` and configure it for narration.
+async fn open(
+    upstream: &Upstream,
+    limits: &Limits,
+    model: &str,
+    voice: &str,
+    instructions: Option<&str>,
+) -> Result<UpstreamSocket, NarrateError> {
+    let mut socket = upstream.connect(model, limits).await?;
+    loop {
+        let e = next_event(&mut socket).await?;
+        match e["type"].as_str() {
+            Some("session.created") => break,
+            Some("error") => return Err(refused(&e)),
+            _ => {}
+        }
+    }
+    let instructions = match instructions.map(str::trim).filter(|i| !i.is_empty()) {
+        Some(style) => format!("{NARRATOR_INSTRUCTIONS}\nStyle: {style}"),
+        None => NARRATOR_INSTRUCTIONS.to_owned(),
+    };
+    let update = json!({
+        "type": "session.update",
+        "event_id": "narrate_session",
+        "session": {
+            "type": "realtime",
+            "instructions": instructions,
+            "output_modalities": ["audio"],
+            "audio": {"input": {"turn_detection": null}, "output": {"voice": voice, "format": {"type": "audio/pcm", "rate": 24000}}},
+        }
+    });
+    send(&mut socket, &update).await?;
+    loop {
+        let e = next_event(&mut socket).await?;
+        match e["type"].as_str() {
+            Some("session.updated") => return Ok(socket),
+            Some("error") => return Err(refused(&e)),
+            _ => {}
+        }
+    }
+}
+
+async fn send(socket: &mut UpstreamSocket, event: &Value) -> Result<(), NarrateError> {
+    socket
+        .send(Message::text(event.to_string()))
+        .await
+        .map_err(|e| NarrateError::Lost(e.to_string()))
+}
+
+/// One segment: its item, its response, its audio; then the items are deleted.
+async fn read_segment(
+    socket: &mut UpstreamSocket,
+    text: &str,
+    tx: &mpsc::Sender<Progress>,
+    summary: &mut Summary,
+) -> Result<(), NarrateError> {
+    let item = json!({"type": "conversation.item.create", "event_id": "narrate_item", "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}});
+    send(socket, &item).await?;
+    send(
+        socket,
+        &json!({"type": "response.create", "event_id": "narrate_response"}),
+    )
+    .await?;
+    let mut items: Vec<String> = Vec::new();
+    loop {
+        let e = next_event(socket).await?;
+        match e["type"].as_str().unwrap_or("") {
+            "response.output_audio.delta" => {
+                let delta = e["delta"].as_str().unwrap_or("");
+                let pcm = audio::decode_base64(delta)
+                    .map_err(|err| NarrateError::Lost(format!("bad audio from the upstream: {err}")))?;
+                summary.audio_bytes += pcm.len();
+                tx.send(Progress::Audio(pcm))
+                    .await
+                    .map_err(|_| NarrateError::Abandoned)?;
+            }
+            "response.output_audio_transcript.delta" => {
+                let delta = e["delta"].as_str().unwrap_or("").to_owned();
+                summary.transcript.push_str(&delta);
+                tx.send(Progress::Transcript(delta))
+                    .await
+                    .map_err(|_| NarrateError::Abandoned)?;
+            }
+            "conversation.item.added" => {
+                if let Some(id) = e.pointer("/item/id").and_then(Value::as_str) {
+                    items.push(id.to_owned());
+                }
+            }
+            // Errors about our own clean-up deletions are not the narration's concern.
+            "error"
+                if e.pointer("/error/event_id")
+                    .and_then(Value::as_str)
+                    .is_some_and(|id| id.starts_with("narrate_delete")) => {}
+            "error" => return Err(refused(&e)),
+            "response.done" => {
+                let status = e.pointer("/response/status").and_then(Value::as_str).unwrap_or("");
+                if status != "completed" {
+                    let why = e
+                        .pointer("/response/status_details/error/message")
+                        .and_then(Value::as_str)
+                        .unwrap_or(status);
+                    return Err(NarrateError::Refused {
+                        code: format!("response_{status}"),
+                        message: why.to_owned(),
+                    });
+                }
+                if let Some(u) = Usage::from_response_done(&e.to_string()) {
+                    summary.usage.add(&u);
+                }
+                if let Some(v) = e.pointer("/response/audio/output/voice").and_then(Value::as_str) {
+                    summary.voices.push(v.to_owned());
+                }
+                if !summary.transcript.is_empty() && !summary.transcript.ends_with(char::is_whitespace) {
+                    summary.transcript.push(' ');
+                }
+                break;
+            }
+            _ => {}
+        }
+    }
+    for id in items {
+        send(
+            socket,
+            &json!({"type": "conversation.item.delete", "event_id": "narrate_delete", "item_id": id}),
+        )
+        .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,258 @@
+//! `POST /api/narrate`: text in, speech out, authenticated and policed like the WebSocket.
+//!
+//! Body: `{"text": "...", "voice"?: "alloy", "instructions"?: "...", "speakers"?: {"HOST": "alloy",
+//! "GUEST": "echo"}}` (with `speakers`, `text` is a script of `NAME:` lines).
+//! - `Accept: audio/wav`: a WAV streamed as the audio arrives (header with open-ended sizes first).
+//!   The response starts once the first audio is in, so a failure before that is still a proper
+//!   status; a failure after it can only cut the stream short (logged; the WAV ends early).
+//! - otherwise JSON: `{audio_data: <base64 WAV>, transcript, voice, duration_ms, usage}`.
+//!
+//! Errors (JSON): 400 bad input, 401 token, 403 not allowed by the profile (narration, voice), 413
+//! text over the profile's limit, 429 the user's session cap or budget, 502 the upstream refused or
+//! failed (its message, no secrets).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use realtime_protocol::{audio, wav};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use super::driver::{NarrateError, Progress, narrate};
+use super::script::{self, Part};
+use crate::server::{AppState, authenticate};
+
+/// Characters per segment (one response each): about a minute of speech.
+pub const SEGMENT_CHARS: usize = 1000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NarrateRequest {
+    pub text: String,
+    #[serde(default)]
+    pub voice: Option<String>,
+    #[serde(default)]
+    pub instructions: Option<String>,
+    #[serde(default)]
+    pub speakers: Option<BTreeMap<String, String>>,
+}
+
+fn upstream_failure(app: &AppState, e: &NarrateError) -> Response {
+    let (code, message) = match e {
+        NarrateError::Upstream(u) => {
+            let d = u.to_error_detail();
+            (
+                d.code().unwrap_or("relay_upstream_failed").to_owned(),
+                d.message.clone(),
+            )
+        }
+        NarrateError::Refused { code, message } => (
+            format!("upstream_{code}"),
+            format!("The upstream refused the narration: {message}"),
+        ),
+        other => ("relay_upstream_lost".to_owned(), other.to_string()),
+    };
+    app.refuse(StatusCode::BAD_GATEWAY, &code, &message)
+}
+
+/// The handler.
+pub async fn narrate_handler(
+    State(app): State<Arc<AppState>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (identity, profile) = match authenticate(&app, &headers, &query).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let request: NarrateRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return app.refuse(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                &format!("The body is not a narration request: {e}."),
+            );
+        }
+    };
+    let rules = &profile.narration;
+    if !rules.allow {
+        return app.refuse(
+            StatusCode::FORBIDDEN,
+            "relay_narration_not_allowed",
+            "Narration is not allowed for your account on this relay.",
+        );
+    }
+    let chars = request.text.chars().count();
+    if chars > rules.max_chars {
+        return app.refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "relay_text_too_long",
+            &format!(
+                "The text has {chars} characters; your account may narrate at most {} per request.",
+                rules.max_chars
+            ),
+        );
+    }
+    let default_voice = request
+        .voice
+        .clone()
+        .unwrap_or_else(|| rules.voices.first().cloned().unwrap_or_else(|| "alloy".into()));
+    let parts: Result<Vec<Part>, _> = match &request.speakers {
+        Some(speakers) if !speakers.is_empty() => script::podcast(&request.text, speakers, SEGMENT_CHARS),
+        _ => script::plain(&request.text, &default_voice, SEGMENT_CHARS),
+    };
+    let parts = match parts {
+        Ok(p) => p,
+        Err(e) => return app.refuse(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string()),
+    };
+    if let Some(bad) = parts
+        .iter()
+        .map(|p| &p.voice)
+        .find(|v| !rules.voices.is_empty() && !rules.voices.contains(v))
+    {
+        return app.refuse(
+            StatusCode::FORBIDDEN,
+            "relay_voice_not_allowed",
+            &format!(
+                "The voice {bad:?} is not allowed for your account; allowed: {}.",
+                rules.voices.join(", ")
+            ),
+        );
+    }
+    // A narration holds a session slot like any session, and is refused once the budget is spent.
+    let slot_id = format!("rn_{}", uuid::Uuid::new_v4().simple());
+    let slot = match app.fleet.admit(&identity.user, &slot_id, &profile).await {
+        Ok(s) => s,
+        Err(r) => {
+            return app.refuse(
+                StatusCode::from_u16(r.status).unwrap_or(StatusCode::TOO_MANY_REQUESTS),
+                r.code,
+                &r.message,
+            );
+        }
+    };
+    let wants_wav = headers
+        .get(header::ACCEPT)
+        .and_then(|a| a.to_str().ok())
+        .is_some_and(|a| a.contains("audio/wav") || a.contains("audio/x-wav") || a.contains("audio/wave"));
+
+    let (tx, mut rx) = mpsc::channel::<Progress>(64);
+    let model = app.config.models.first().cloned().unwrap_or_default();
+    let job_app = app.clone();
+    let limits = profile.limits.clone();
+    let user = identity.user.clone();
+    let instructions = request.instructions.clone();
+    let job = tokio::spawn(async move {
+        let result = narrate(
+            &job_app.upstream,
+            &job_app.config.limits,
+            &model,
+            &parts,
+            instructions.as_deref(),
+            tx,
+        )
+        .await;
+        if let Ok(summary) = &result {
+            job_app.metrics.add_usage(&summary.usage);
+            job_app.fleet.add_usage(&user, &limits, &summary.usage).await;
+        }
+        drop(slot);
+        result
+    });
+
+    if wants_wav {
+        // Wait for the first audio, so that a failure before any audio is still a proper status.
+        let mut first = Vec::new();
+        loop {
+            match rx.recv().await {
+                Some(Progress::Audio(pcm)) => {
+                    first = pcm;
+                    break;
+                }
+                Some(_) => {}
+                None => break,
+            }
+        }
+        if first.is_empty() {
+            return match job.await {
+                Ok(Err(e)) => upstream_failure(&app, &e),
+                // Finished without audio (nothing to read): an empty WAV.
+                _ => ([(header::CONTENT_TYPE, "audio/wav")], wav::to_wav(&[])).into_response(),
+            };
+        }
+        let stream = async_stream(first, rx, job);
+        return (
+            [(header::CONTENT_TYPE, "audio/wav"), (header::CACHE_CONTROL, "no-store")],
+            Body::from_stream(stream),
+        )
+            .into_response();
+    }
+
+    let mut pcm = Vec::new();
+    while let Some(p) = rx.recv().await {
+        if let Progress::Audio(chunk) = p {
+            pcm.extend_from_slice(&chunk);
+        }
+    }
+    match job.await {
+        Ok(Ok(summary)) => {
+            info!(chars, bytes = pcm.len(), "narration done");
+            Json(json!({
+                "audio_data": audio::encode_base64(&wav::to_wav(&pcm)),
+                "transcript": summary.transcript,
+                "voice": default_voice,
+                "voices": summary.voices,
+                "duration_ms": audio::bytes_to_ms(pcm.len()),
+                "usage": summary.usage,
+            }))
+            .into_response()
+        }
+        Ok(Err(e)) => upstream_failure(&app, &e),
+        Err(e) => app.refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "relay_internal",
+            &format!("the narration task failed: {e}"),
+        ),
+    }
+}
+
+/// The WAV body: the streaming header, the first audio, then the rest as it arrives. A failure
+/// after the start ends the body with an error (the client sees a cut-short transfer).
+fn async_stream(
+    first: Vec<u8>,
+    rx: mpsc::Receiver<Progress>,
+    job: tokio::task::JoinHandle<Result<super::driver::Summary, NarrateError>>,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
+    use futures_util::StreamExt;
+    let mut head = wav::header(None).to_vec();
+    head.extend_from_slice(&first);
+    let start = futures_util::stream::once(async move { Ok::<_, std::io::Error>(Bytes::from(head)) });
+    let rest = futures_util::stream::unfold(Some((rx, job)), |state| async move {
+        let (mut rx, job) = state?;
+        loop {
+            match rx.recv().await {
+                Some(Progress::Audio(pcm)) => return Some((Ok(Bytes::from(pcm)), Some((rx, job)))),
+                Some(_) => continue,
+                None => {
+                    return match job.await {
+                        Ok(Err(e)) => {
+                            warn!(error = %e, "narration failed after streaming started: the WAV ends early");
+                            Some((Err(std::io::Error::other(e.to_string())), None))
+                        }
+                        _ => None,
+                    };
+                }
+            }
+        }
+    });
+    start.chain(rest)
+}
