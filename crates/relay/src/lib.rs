@@ -106,54 +106,7 @@ pub async fn start(config: RelayConfig) -> Result<Relay, StartError> {
     }
     let background = CancellationToken::new();
 
-    let embedded = match config.upstream {
-        UpstreamChoice::Embedded => {
-            let e = Embedded::start(&config.emulator_pace, config.limits.max_message_bytes)
-                .await
-                .map_err(StartError::Config)?;
-            info!(
-                url = %e.url(),
-                pace = %config.emulator_pace,
-                "no upstream configured (AZURE_OPENAI_ENDPOINT, OPENAI_API_KEY, RELAY_UPSTREAM_URL): using the embedded Realtime emulator (synthetic voice, no account needed)"
-            );
-            Some(e)
-        }
-        _ => None,
-    };
-    let entra = match &config.upstream {
-        UpstreamChoice::AzureEntra {
-            tenant_id,
-            client_id,
-            client_secret,
-            authority_host,
-            ..
-        } => {
-            let http = reqwest::Client::builder()
-                .build()
-                .map_err(|e| StartError::Config(format!("building the HTTP client for Entra ID: {e}")))?;
-            let provider = Arc::new(EntraTokenProvider::new(
-                EntraCredentials {
-                    tenant_id: tenant_id.clone(),
-                    client_id: client_id.clone(),
-                    client_secret: client_secret.clone(),
-                    authority_host: authority_host.clone(),
-                    scope: entra::COGNITIVE_SERVICES_SCOPE.to_owned(),
-                },
-                http,
-                entra::DEFAULT_REFRESH_MARGIN,
-            ));
-            // The refresher fetches the first token at once, so the first session rarely waits.
-            provider.clone().spawn_refresher(background.child_token());
-            Some(provider)
-        }
-        _ => None,
-    };
-    let upstream = Upstream::from_choice(
-        &config.upstream,
-        entra,
-        embedded.as_ref().map(|e| (e.url(), e.key.clone())),
-    )
-    .map_err(StartError::Config)?;
+    let (upstream, embedded) = open_upstream(&config, &background).await?;
 
     let (verifier, dev_secret) = if dev_mode {
         let secret = Secret::new(random_token(48));
@@ -238,6 +191,65 @@ pub async fn start(config: RelayConfig) -> Result<Relay, StartError> {
         embedded,
         background,
     })
+}
+
+/// The upstream a configuration names, with its credentials (an Entra ID refresher runs until
+/// `background` is cancelled); with nothing configured, the embedded emulator, started here.
+pub async fn open_upstream(
+    config: &RelayConfig,
+    background: &CancellationToken,
+) -> Result<(Upstream, Option<Embedded>), StartError> {
+    install_crypto_provider();
+    let embedded = match config.upstream {
+        UpstreamChoice::Embedded => {
+            let e = Embedded::start(&config.emulator_pace, config.limits.max_message_bytes)
+                .await
+                .map_err(StartError::Config)?;
+            info!(
+                url = %e.url(),
+                pace = %config.emulator_pace,
+                "no upstream configured (AZURE_OPENAI_ENDPOINT, OPENAI_API_KEY, RELAY_UPSTREAM_URL): using the embedded Realtime emulator (synthetic voice, no account needed)"
+            );
+            Some(e)
+        }
+        _ => None,
+    };
+    let entra = match &config.upstream {
+        UpstreamChoice::AzureEntra {
+            tenant_id,
+            client_id,
+            client_secret,
+            authority_host,
+            ..
+        } => {
+            let http = reqwest::Client::builder()
+                .build()
+                .map_err(|e| StartError::Config(format!("building the HTTP client for Entra ID: {e}")))?;
+            let provider = Arc::new(EntraTokenProvider::new(
+                EntraCredentials {
+                    tenant_id: tenant_id.clone(),
+                    client_id: client_id.clone(),
+                    client_secret: client_secret.clone(),
+                    authority_host: authority_host.clone(),
+                    scope: entra::COGNITIVE_SERVICES_SCOPE.to_owned(),
+                },
+                http,
+                entra::DEFAULT_REFRESH_MARGIN,
+            ));
+            // The refresher fetches the first token at once, so the first session rarely waits.
+            provider.clone().spawn_refresher(background.child_token());
+            Some(provider)
+        }
+        _ => None,
+    };
+    let upstream = Upstream::from_choice(
+        &config.upstream,
+        entra,
+        embedded.as_ref().map(|e| (e.url(), e.key.clone())),
+    )
+    .map_err(StartError::Config)?;
+
+    Ok((upstream, embedded))
 }
 
 impl Relay {

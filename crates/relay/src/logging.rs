@@ -16,11 +16,36 @@ pub fn env_filter() -> EnvFilter {
 }
 
 /// Add the caps to `filter` (more specific directives win, so these hold over a global `trace`).
+/// A filter that enables nothing at `trace` needs no cap, and gets none: a cap is a level, and it
+/// would otherwise *raise* those targets to `debug` under, say, `warn`.
 pub fn harden(mut filter: EnvFilter) -> EnvFilter {
+    if filter
+        .max_level_hint()
+        .is_some_and(|max| max < tracing::level_filters::LevelFilter::TRACE)
+    {
+        return filter;
+    }
     for target in CAPPED_TARGETS {
         if let Ok(directive) = format!("{target}=debug").parse() {
             filter = filter.add_directive(directive);
         }
     }
     filter
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing::level_filters::LevelFilter;
+
+    #[test]
+    fn caps_apply_only_where_trace_is_on() {
+        assert_eq!(
+            harden(EnvFilter::new("warn")).max_level_hint(),
+            Some(LevelFilter::WARN),
+            "not raised to debug"
+        );
+        let hardened = harden(EnvFilter::new("trace")).to_string();
+        assert!(hardened.contains("tungstenite=debug"), "{hardened}");
+    }
 }

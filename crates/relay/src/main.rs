@@ -22,9 +22,44 @@ struct Cli {
 enum Command {
     /// Run the relay (the default).
     Serve(Box<ServeArgs>),
+    /// Read a text (or a podcast script) aloud into a WAV file, through the configured upstream (the
+    /// embedded emulator when nothing is configured).
+    Narrate(Box<NarrateArgs>),
     /// Print an end-user token: signed with RELAY_JWT_SECRET if set, else asked from a running
     /// dev-mode relay.
     Token(TokenArgs),
+}
+
+#[derive(Args)]
+struct NarrateArgs {
+    /// The text to read.
+    #[arg(long, conflicts_with = "file", required_unless_present = "file")]
+    text: Option<String>,
+    /// A file with the text, or a script of `NAME: line` lines (with --speaker).
+    #[arg(long)]
+    file: Option<std::path::PathBuf>,
+    /// The voice (without --speaker).
+    #[arg(long, default_value = "alloy")]
+    voice: String,
+    /// A speaker of the script and its voice, e.g. --speaker HOST=alloy --speaker GUEST=echo.
+    #[arg(long = "speaker", value_parser = parse_speaker)]
+    speakers: Vec<(String, String)>,
+    /// A style note for the narrator (e.g. "calm, slow").
+    #[arg(long)]
+    instructions: Option<String>,
+    /// Where to write the WAV (24 kHz, mono, 16-bit).
+    #[arg(short = 'o', long = "output")]
+    output: std::path::PathBuf,
+    /// Upstream settings, as for `serve`.
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+fn parse_speaker(s: &str) -> Result<(String, String), String> {
+    let (name, voice) = s
+        .split_once('=')
+        .ok_or_else(|| format!("--speaker wants NAME=VOICE, not {s:?}"))?;
+    Ok((name.trim().to_owned(), voice.trim().to_owned()))
 }
 
 #[derive(Args)]
@@ -48,6 +83,7 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     match cli.command {
         Some(Command::Token(args)) => runtime.block_on(token(args)),
+        Some(Command::Narrate(args)) => runtime.block_on(narrate(*args)),
         Some(Command::Serve(args)) => runtime.block_on(serve(*args)),
         None => runtime.block_on(serve(cli.serve)),
     }
@@ -136,5 +172,83 @@ async fn token(args: TokenArgs) -> anyhow::Result<()> {
         .and_then(|t| t.as_str())
         .context("no token in the answer")?;
     println!("{token}");
+    Ok(())
+}
+
+async fn narrate(args: NarrateArgs) -> anyhow::Result<()> {
+    use realtime_relay::narrate::{self, Progress};
+    tracing_subscriber::fmt()
+        .with_env_filter(realtime_relay::logging::harden(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        ))
+        .with_writer(std::io::stderr)
+        .init();
+    let text = match (&args.text, &args.file) {
+        (Some(t), _) => t.clone(),
+        (None, Some(path)) => std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+        (None, None) => bail!("give --text or --file"),
+    };
+    let parts = if args.speakers.is_empty() {
+        narrate::plain(&text, &args.voice, realtime_relay::narrate::http::SEGMENT_CHARS)?
+    } else {
+        narrate::podcast(
+            &text,
+            &args.speakers.iter().cloned().collect(),
+            realtime_relay::narrate::http::SEGMENT_CHARS,
+        )?
+    };
+    let config = args.serve.resolve()?;
+    let background = tokio_util::sync::CancellationToken::new();
+    let (upstream, embedded) = realtime_relay::open_upstream(&config, &background).await?;
+    let model = config.models.first().cloned().context("no model configured")?;
+    let total: u64 = parts.iter().map(|p| p.segments.len() as u64).sum();
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} segments · {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let file = std::fs::File::create(&args.output).with_context(|| format!("creating {}", args.output.display()))?;
+    let mut wav = realtime_protocol::wav::WavStream::new(std::io::BufWriter::new(file))?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let job = narrate::narrate(
+        &upstream,
+        &config.limits,
+        &model,
+        &parts,
+        args.instructions.as_deref(),
+        tx,
+    );
+    let write = async {
+        while let Some(p) = rx.recv().await {
+            match p {
+                Progress::Audio(pcm) => {
+                    wav.write_pcm(&pcm)?;
+                    bar.set_message(format!(
+                        "{:.1} s of audio",
+                        wav.data_len() as f64 / realtime_protocol::audio::BYTES_PER_SECOND as f64
+                    ));
+                }
+                Progress::Segment { done, .. } => bar.set_position(done as u64),
+                Progress::Transcript(_) => {}
+            }
+        }
+        Ok::<_, std::io::Error>(())
+    };
+    let (summary, written) = tokio::join!(job, write);
+    written?;
+    let summary = summary?;
+    let seconds = wav.data_len() as f64 / realtime_protocol::audio::BYTES_PER_SECOND as f64;
+    wav.finalize()?;
+    bar.finish_and_clear();
+    background.cancel();
+    if let Some(e) = embedded {
+        let _ = e.emulator.shutdown().await;
+    }
+    eprintln!(
+        "wrote {} ({seconds:.1} s, {} segments, {} tokens)",
+        args.output.display(),
+        total,
+        summary.usage.total_tokens
+    );
     Ok(())
 }
