@@ -57,6 +57,8 @@ pub struct EmulatorConfig {
     pub chunk_ms: u64,
     /// Largest WebSocket message accepted, in bytes (an append may carry 15 MiB of audio as base64).
     pub max_message_bytes: usize,
+    /// Benchmark stamps on every connection (a connection may ask with `?bench=1`); see [`crate::bench`].
+    pub bench: bool,
 }
 
 impl Default for EmulatorConfig {
@@ -66,6 +68,7 @@ impl Default for EmulatorConfig {
             pacing: Pacing::Realtime,
             chunk_ms: 100,
             max_message_bytes: 32 * 1024 * 1024,
+            bench: false,
         }
     }
 }

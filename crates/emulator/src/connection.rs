@@ -1,8 +1,9 @@
 //! One WebSocket connection: the thin I/O loop around a [`RealtimeSession`].
 //!
 //! It reads client frames and answers them, releases the response in flight at the pace chosen,
-//! applies the connection's faults to what it sends, and ends on the client's close, a socket
-//! error, or the emulator's shutdown (close 1001).
+//! applies the connection's faults to what it sends (and, in benchmark mode, the stamps of
+//! [`crate::bench`]), and ends on the client's close, a socket error, or the emulator's shutdown
+//! (close 1001).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -12,6 +13,7 @@ use realtime_protocol::{ErrorDetail, ServerEvent};
 use tokio::time::Instant;
 use tracing::debug;
 
+use crate::bench::{Stamps, now_us};
 use crate::config::Pacing;
 use crate::faults::Faults;
 use crate::ids::new_id;
@@ -24,6 +26,8 @@ pub struct ConnectionSettings {
     pub faults: Faults,
     pub pacing: Pacing,
     pub chunk_ms: u64,
+    /// Benchmark stamps on event ids (see [`crate::bench`]).
+    pub bench: bool,
 }
 
 /// Sends server events, applying the faults.
@@ -32,6 +36,8 @@ struct Sender {
     faults: Faults,
     sent: u64,
     stalled: bool,
+    /// In benchmark mode, the stamps of this connection.
+    stamps: Option<Stamps>,
 }
 
 /// Whether the connection goes on after a send.
@@ -48,7 +54,11 @@ impl Sender {
         if let Some(delay) = self.faults.slow {
             tokio::time::sleep(delay).await;
         }
-        if self.socket.send(Message::Text(event.to_json().into())).await.is_err() {
+        let mut json = event.to_json();
+        if let Some(stamps) = &mut self.stamps {
+            json = stamps.stamp(json, now_us());
+        }
+        if self.socket.send(Message::Text(json.into())).await.is_err() {
             return Flow::End;
         }
         self.sent += 1;
@@ -111,6 +121,7 @@ pub async fn run(socket: WebSocket, settings: ConnectionSettings, state: Arc<App
         faults: settings.faults,
         sent: 0,
         stalled: false,
+        stamps: settings.bench.then(Stamps::default),
     };
     if let Flow::End = out.send(&created).await {
         return;
@@ -137,6 +148,9 @@ pub async fn run(socket: WebSocket, settings: ConnectionSettings, state: Arc<App
             }
             frame = out.socket.recv() => match frame {
                 Some(Ok(Message::Text(text))) => {
+                    if let Some(stamps) = &mut out.stamps {
+                        stamps.received(text.as_str(), now_us());
+                    }
                     state.observer.record(&session_id, text.as_str());
                     let events = session.handle_text(text.as_str());
                     out.send_all(events).await

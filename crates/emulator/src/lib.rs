@@ -11,11 +11,13 @@
 //!   [`validate`] checks input with the service's error codes; [`reply`] decides what is said;
 //!   [`synth`] makes the voice; [`vad`] detects speech.
 //! - [`server`] (the handshake and routes) and [`connection`] (the socket loop) are the I/O;
-//!   [`faults`] injects failures per connection; [`observe`] records what was seen, for tests.
+//!   [`faults`] injects failures per connection; [`observe`] records what was seen, for tests;
+//!   [`bench`] stamps event ids so a load generator can time every frame (benchmark mode only).
 //!
 //! Embed it with [`spawn`]; run it alone with the `realtime-emulator` binary.
 
 pub mod auth;
+pub mod bench;
 pub mod config;
 pub mod connection;
 pub mod conversation;

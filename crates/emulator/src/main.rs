@@ -24,6 +24,9 @@ struct Args {
     /// Milliseconds of audio per response.output_audio.delta.
     #[arg(long, env = "EMULATOR_CHUNK_MS", default_value_t = 100)]
     chunk_ms: u64,
+    /// Benchmark stamps on every connection: send times (and uplink delays) in event ids.
+    #[arg(long, env = "EMULATOR_BENCH")]
+    bench: bool,
 }
 
 #[tokio::main]
@@ -36,6 +39,7 @@ async fn main() -> anyhow::Result<()> {
         api_key: args.api_key.filter(|k| !k.is_empty()),
         pacing: args.pace,
         chunk_ms: args.chunk_ms,
+        bench: args.bench,
         ..Default::default()
     };
     let listener = TcpListener::bind(args.listen)

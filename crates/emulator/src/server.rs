@@ -1,8 +1,9 @@
 //! The HTTP side: the handshake (key check, model, faults, subprotocol) and the test endpoints.
 //!
 //! Routes: `/openai/v1/realtime` (Azure GA) and `/v1/realtime` (OpenAI) upgrade to a Realtime
-//! session; `/healthz` says the process is up; `/emulator/stats` and
-//! `/emulator/sessions/{id}/events` expose what the emulator saw (see [`crate::observe`]).
+//! session (query: `model`, `fault`, `pace`, `chunk_ms`, `bench`); `/healthz` says the process is
+//! up; `/emulator/stats` and `/emulator/sessions/{id}/events` expose what the emulator saw (see
+//! [`crate::observe`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -104,6 +105,12 @@ async fn realtime(
         }
         None => state.config.chunk_ms,
     };
+    let bench = match query.get("bench").map(String::as_str) {
+        None => state.config.bench,
+        Some("1" | "true") => true,
+        Some("0" | "false") => false,
+        Some(_) => return error_body(StatusCode::BAD_REQUEST, "invalid_bench", "bench must be 1 or 0"),
+    };
     let upgrade = match upgrade {
         Ok(u) => u,
         Err(rejection) => return rejection.into_response(),
@@ -113,6 +120,7 @@ async fn realtime(
         faults,
         pacing,
         chunk_ms,
+        bench,
     };
     let max = state.config.max_message_bytes;
     upgrade
