@@ -1,0 +1,309 @@
+//! Narration over real sockets against the emulator: the WAV is valid and holds exactly the audio
+//! the upstream sent, it streams, long texts keep their order, podcasts use each speaker's voice,
+//! and every error path has its status.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::*;
+use realtime_protocol::{audio, wav};
+use realtime_relay::config::ServeArgs;
+use realtime_relay::identity;
+use realtime_relay::narrate::NARRATOR_INSTRUCTIONS;
+use realtime_relay::secret::Secret;
+use serde_json::{Map, Value, json};
+
+fn role_token(role: &str) -> String {
+    let mut claims = Map::new();
+    claims.insert("role".into(), json!(role));
+    identity::mint(&Secret::new(JWT_SECRET), "narrator-user", 600, claims).unwrap()
+}
+
+async fn post(url: &str, token: Option<&str>, accept: &str, body: Value) -> reqwest::Response {
+    let mut r = reqwest::Client::new()
+        .post(format!("{url}/api/narrate"))
+        .header("accept", accept)
+        .json(&body);
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    r.send().await.unwrap()
+}
+
+/// The audio a direct session with the same settings gets: the reference the WAV must equal.
+async fn reference_pcm(relay: &realtime_relay::Relay, text: &str, voice: &str) -> Vec<u8> {
+    let mut c = connect(&relay.ws_url(), &token("reference")).await;
+    next_event(&mut c).await;
+    send_json(&mut c, json!({"type": "session.update", "session": {"type": "realtime", "instructions": NARRATOR_INSTRUCTIONS, "output_modalities": ["audio"], "audio": {"output": {"voice": voice}}}})).await;
+    events_until(&mut c, "session.updated").await;
+    send_json(&mut c, json!({"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}})).await;
+    send_json(&mut c, json!({"type": "response.create"})).await;
+    let mut pcm = Vec::new();
+    for e in events_until(&mut c, "response.done").await {
+        if e["type"] == "response.output_audio.delta" {
+            pcm.extend(audio::decode_base64(e["delta"].as_str().unwrap()).unwrap());
+        }
+    }
+    pcm
+}
+
+#[tokio::test]
+async fn json_mode_returns_a_wav_of_exactly_the_audio_received() {
+    let relay = relay(args()).await;
+    let text = "Hello there. This is a narration test.";
+    let r = post(
+        &relay.http_url(),
+        Some(&token("u")),
+        "application/json",
+        json!({"text": text, "voice": "echo"}),
+    )
+    .await;
+    assert_eq!(r.status().as_u16(), 200);
+    let body: Value = r.json().await.unwrap();
+    let wav_bytes = audio::decode_base64(body["audio_data"].as_str().unwrap()).unwrap();
+    let parsed = wav::read_wav(&wav_bytes).unwrap();
+    assert!(parsed.is_api_format(), "24 kHz, mono, 16-bit");
+    let expected = reference_pcm(&relay, text, "echo").await;
+    assert!(!expected.is_empty());
+    assert_eq!(parsed.pcm, expected, "the samples are the deltas, exactly");
+    assert_eq!(body["transcript"], text);
+    assert_eq!(body["voice"], "echo");
+    assert_eq!(body["duration_ms"], audio::bytes_to_ms(expected.len()));
+    assert!(body["usage"]["total_tokens"].as_u64().unwrap() > 0);
+}
+
+#[tokio::test]
+async fn wav_mode_streams_before_the_narration_ends() {
+    // Real-time pacing: the audio takes as long to arrive as to play.
+    let relay = relay(ServeArgs {
+        emulator_pace: Some("realtime".into()),
+        ..args()
+    })
+    .await;
+    let text = "This sentence is long enough to take a few seconds to read aloud, one word after another.";
+    let r = post(&relay.http_url(), Some(&token("u")), "audio/wav", json!({"text": text})).await;
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.headers()["content-type"], "audio/wav");
+    let mut r = r;
+    let first = r.chunk().await.unwrap().unwrap();
+    let mut all = first.to_vec();
+    while let Some(chunk) = r.chunk().await.unwrap() {
+        all.extend_from_slice(&chunk);
+    }
+    assert_eq!(&all[..4], b"RIFF");
+    assert!(
+        first.len() < all.len() / 2,
+        "the first bytes left early: {} of {}",
+        first.len(),
+        all.len()
+    );
+    let parsed = wav::read_wav(&all).unwrap();
+    assert!(parsed.is_api_format());
+    assert_eq!(parsed.pcm, reference_pcm(&relay, text, "alloy").await);
+}
+
+#[tokio::test]
+async fn a_long_text_is_read_in_order_segment_by_segment() {
+    let relay = relay(args()).await;
+    let paragraphs: Vec<String> = (1..=16).map(|i| format!("Paragraph number {i} begins here. It carries a few words of its own, so that the whole text is long. It ends with marker {i}.")).collect();
+    let text = paragraphs.join("\n\n");
+    assert!(text.len() > 1500);
+    let r = post(
+        &relay.http_url(),
+        Some(&token("u")),
+        "application/json",
+        json!({"text": text}),
+    )
+    .await;
+    let body: Value = r.json().await.unwrap();
+    let words = |s: &str| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+    assert_eq!(
+        words(body["transcript"].as_str().unwrap()),
+        words(&text),
+        "every word, in order"
+    );
+    assert!(
+        body["voices"].as_array().unwrap().len() >= 2,
+        "more than one segment: {}",
+        body["voices"]
+    );
+}
+
+#[tokio::test]
+async fn a_podcast_uses_each_speakers_voice_where_it_belongs() {
+    let relay = relay(args()).await;
+    let speakers: BTreeMap<&str, &str> = [("HOST", "alloy"), ("GUEST", "echo")].into();
+    let script = "HOST: Welcome to the show.\nGUEST: Thanks for having me.\nHOST: Let us begin.";
+    let r = post(
+        &relay.http_url(),
+        Some(&token("u")),
+        "application/json",
+        json!({"text": script, "speakers": speakers}),
+    )
+    .await;
+    assert_eq!(r.status().as_u16(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        body["voices"],
+        json!(["alloy", "echo", "alloy"]),
+        "the upstream reported each response's voice"
+    );
+    assert_eq!(
+        body["transcript"],
+        "Welcome to the show. Thanks for having me. Let us begin."
+    );
+}
+
+#[tokio::test]
+async fn each_error_has_its_status() {
+    let policy = std::env::temp_dir().join(format!("narrate-policy-{}.toml", uuid::Uuid::new_v4().simple()));
+    std::fs::write(
+        &policy,
+        "default_profile = \"reader\"\n[profiles.reader]\nnarration = { max_chars = 50, voices = [\"alloy\", \"echo\"] }\n[profiles.chat]\nnarration = { allow = false }\n",
+    )
+    .unwrap();
+    let relay = relay(ServeArgs {
+        policy: Some(policy),
+        ..args()
+    })
+    .await;
+    let url = relay.http_url();
+    let t = token("u");
+    let status = |r: reqwest::Response| async move {
+        let s = r.status().as_u16();
+        let body: Value = r.json().await.unwrap_or(Value::Null);
+        (s, body["error"]["code"].as_str().unwrap_or("").to_owned())
+    };
+    assert_eq!(
+        status(post(&url, None, "application/json", json!({"text": "hi"})).await).await,
+        (401, "missing_token".into())
+    );
+    let bad_json = reqwest::Client::new()
+        .post(format!("{url}/api/narrate"))
+        .bearer_auth(&t)
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(bad_json).await, (400, "invalid_request".into()));
+    assert_eq!(
+        status(post(&url, Some(&t), "application/json", json!({"text": "   "})).await).await,
+        (400, "invalid_request".into())
+    );
+    assert_eq!(
+        status(post(&url, Some(&t), "application/json", json!({"text": "x".repeat(51)})).await).await,
+        (413, "relay_text_too_long".into())
+    );
+    assert_eq!(
+        status(
+            post(
+                &url,
+                Some(&t),
+                "application/json",
+                json!({"text": "hi", "voice": "marin"})
+            )
+            .await
+        )
+        .await,
+        (403, "relay_voice_not_allowed".into())
+    );
+    assert_eq!(
+        status(
+            post(
+                &url,
+                Some(&role_token("chat")),
+                "application/json",
+                json!({"text": "hi"})
+            )
+            .await
+        )
+        .await,
+        (403, "relay_narration_not_allowed".into())
+    );
+}
+
+#[tokio::test]
+async fn upstream_failures_are_502_before_audio_and_a_cut_stream_after() {
+    let refused = relay(ServeArgs {
+        models: Some(vec!["gpt-realtime~reject=503".into()]),
+        ..args()
+    })
+    .await;
+    let r = post(
+        &refused.http_url(),
+        Some(&token("u")),
+        "audio/wav",
+        json!({"text": "hello"}),
+    )
+    .await;
+    assert_eq!(r.status().as_u16(), 502);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "relay_upstream_unavailable");
+    assert!(body["error"]["message"].as_str().unwrap().contains("503"));
+
+    // The upstream drops mid-narration (after a few audio deltas).
+    let dropping = relay(ServeArgs {
+        models: Some(vec!["gpt-realtime~drop-after=12".into()]),
+        ..args()
+    })
+    .await;
+    let long = "This text is long enough to need many audio deltas before it is done being read aloud. ".repeat(3);
+    let r = post(
+        &dropping.http_url(),
+        Some(&token("u")),
+        "application/json",
+        json!({"text": long}),
+    )
+    .await;
+    assert_eq!(r.status().as_u16(), 502);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "relay_upstream_lost", "{body}");
+    let r = post(
+        &dropping.http_url(),
+        Some(&token("u")),
+        "audio/wav",
+        json!({"text": long}),
+    )
+    .await;
+    assert_eq!(r.status().as_u16(), 200, "audio had started");
+    let mut r = r;
+    let mut failed = false;
+    loop {
+        match r.chunk().await {
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            Err(_) => {
+                failed = true;
+                break;
+            }
+        }
+    }
+    assert!(failed, "the stream is cut short, not ended as if complete");
+}
+
+#[test]
+fn the_cli_writes_a_wav_with_the_embedded_emulator() {
+    let out = std::env::temp_dir().join(format!("narrate-cli-{}.wav", uuid::Uuid::new_v4().simple()));
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_realtime-relay"))
+        .args([
+            "narrate",
+            "--text",
+            "Hello from the command line.",
+            "--voice",
+            "echo",
+            "-o",
+        ])
+        .arg(&out)
+        .env("RELAY_EMULATOR_PACE", "fast")
+        .env_remove("AZURE_OPENAI_ENDPOINT")
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("RELAY_UPSTREAM_URL")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let parsed = wav::read_wav(&std::fs::read(&out).unwrap()).unwrap();
+    assert!(parsed.is_api_format());
+    assert!(parsed.pcm.len() > 24_000, "at least half a second of speech");
+    std::fs::remove_file(out).unwrap();
+}
