@@ -58,12 +58,20 @@ pub struct Summary {
 pub enum NarrateError {
     #[error("{0}")]
     Upstream(#[from] UpstreamError),
+    /// An `error` event (or a response that did not complete). `param` is the upstream's, e.g.
+    /// `session.audio.output.voice` when it does not know the voice.
     #[error("the upstream refused the narration ({code}): {message}")]
-    Refused { code: String, message: String },
+    Refused {
+        code: String,
+        message: String,
+        param: Option<String>,
+    },
     #[error("the upstream connection was lost: {0}")]
     Lost(String),
     #[error("the narration was abandoned by its receiver")]
     Abandoned,
+    #[error("the relay is shutting down")]
+    ShuttingDown,
 }
 
 /// Read `parts` aloud with `model`, sending [`Progress`] to `tx`.
@@ -144,6 +152,7 @@ fn refused(event: &Value) -> NarrateError {
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_owned(),
+        param: event.pointer("/error/param").and_then(Value::as_str).map(str::to_owned),
     }
 }
 
@@ -251,6 +260,7 @@ async fn read_segment(
                     return Err(NarrateError::Refused {
                         code: format!("response_{status}"),
                         message: why.to_owned(),
+                        param: None,
                     });
                 }
                 if let Some(u) = Usage::from_response_done(&e.to_string()) {

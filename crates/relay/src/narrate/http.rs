@@ -5,11 +5,13 @@
 //! - `Accept: audio/wav`: a WAV streamed as the audio arrives (header with open-ended sizes first).
 //!   The response starts once the first audio is in, so a failure before that is still a proper
 //!   status; a failure after it can only cut the stream short (logged; the WAV ends early).
-//! - otherwise JSON: `{audio_data: <base64 WAV>, transcript, voice, duration_ms, usage}`.
+//! - otherwise JSON: `{audio_data: <base64 WAV>, transcript, voice, voices, duration_ms, usage}`
+//!   (`voice`: the first speaker's; `voices`: the voice the upstream reported for each response).
 //!
-//! Errors (JSON): 400 bad input, 401 token, 403 not allowed by the profile (narration, voice), 413
-//! text over the profile's limit, 429 the user's session cap or budget, 502 the upstream refused or
-//! failed (its message, no secrets).
+//! Errors (JSON): 400 bad input (including a voice the upstream does not know), 401 token, 403 not
+//! allowed by the profile (narration, voice) or Origin, 413 text over the profile's limit, 429 the
+//! user's session cap or budget, 502 the upstream refused or failed (its message, no secrets), 503
+//! shutting down. A narration is tracked like a session: shutdown waits for it, then ends it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -46,6 +48,25 @@ pub struct NarrateRequest {
 
 fn upstream_failure(app: &AppState, e: &NarrateError) -> Response {
     let (code, message) = match e {
+        // The upstream does not know the voice the caller asked for: the caller's mistake.
+        NarrateError::Refused {
+            message,
+            param: Some(param),
+            ..
+        } if param.ends_with(".voice") => {
+            return app.refuse(
+                StatusCode::BAD_REQUEST,
+                "relay_voice_invalid",
+                &format!("The upstream does not accept this voice: {message}"),
+            );
+        }
+        NarrateError::ShuttingDown => {
+            return app.refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "relay_shutting_down",
+                "The relay is shutting down; try again.",
+            );
+        }
         NarrateError::Upstream(u) => {
             let d = u.to_error_detail();
             (
@@ -53,7 +74,7 @@ fn upstream_failure(app: &AppState, e: &NarrateError) -> Response {
                 d.message.clone(),
             )
         }
-        NarrateError::Refused { code, message } => (
+        NarrateError::Refused { code, message, .. } => (
             format!("upstream_{code}"),
             format!("The upstream refused the narration: {message}"),
         ),
@@ -69,6 +90,13 @@ pub async fn narrate_handler(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if app.accepting.is_cancelled() {
+        return app.refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "relay_shutting_down",
+            "The relay is shutting down; try again.",
+        );
+    }
     let (identity, profile) = match authenticate(&app, &headers, &query).await {
         Ok(x) => x,
         Err(r) => return r,
@@ -145,22 +173,29 @@ pub async fn narrate_handler(
         .and_then(|a| a.to_str().ok())
         .is_some_and(|a| a.contains("audio/wav") || a.contains("audio/x-wav") || a.contains("audio/wave"));
 
+    // The voice that speaks first (a podcast's first speaker); `voices` in the JSON lists them all.
+    let voice = parts.first().map(|p| p.voice.clone()).unwrap_or(default_voice);
     let (tx, mut rx) = mpsc::channel::<Progress>(64);
     let model = app.config.models.first().cloned().unwrap_or_default();
     let job_app = app.clone();
     let limits = profile.limits.clone();
     let user = identity.user.clone();
     let instructions = request.instructions.clone();
-    let job = tokio::spawn(async move {
-        let result = narrate(
+    // Tracked with the sessions, so that shutdown drains narrations too and, past its deadline,
+    // ends them (the upstream sockets are dropped with the driver).
+    let job = app.sessions.spawn(async move {
+        let reading = narrate(
             &job_app.upstream,
             &job_app.config.limits,
             &model,
             &parts,
             instructions.as_deref(),
             tx,
-        )
-        .await;
+        );
+        let result = tokio::select! {
+            r = reading => r,
+            () = job_app.force_close.cancelled() => Err(NarrateError::ShuttingDown),
+        };
         if let Ok(summary) = &result {
             job_app.metrics.add_usage(&summary.usage);
             job_app.fleet.add_usage(&user, &limits, &summary.usage).await;
@@ -171,24 +206,25 @@ pub async fn narrate_handler(
 
     if wants_wav {
         // Wait for the first audio, so that a failure before any audio is still a proper status.
-        let mut first = Vec::new();
-        loop {
+        let first = loop {
             match rx.recv().await {
-                Some(Progress::Audio(pcm)) => {
-                    first = pcm;
-                    break;
-                }
+                Some(Progress::Audio(pcm)) => break Some(pcm),
                 Some(_) => {}
-                None => break,
+                None => break None,
             }
-        }
-        if first.is_empty() {
+        };
+        let Some(first) = first else {
             return match job.await {
                 Ok(Err(e)) => upstream_failure(&app, &e),
-                // Finished without audio (nothing to read): an empty WAV.
-                _ => ([(header::CONTENT_TYPE, "audio/wav")], wav::to_wav(&[])).into_response(),
+                // Finished without audio (the upstream said nothing): an empty WAV.
+                Ok(Ok(_)) => ([(header::CONTENT_TYPE, "audio/wav")], wav::to_wav(&[])).into_response(),
+                Err(e) => app.refuse(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "relay_internal",
+                    &format!("the narration task failed: {e}"),
+                ),
             };
-        }
+        };
         let stream = async_stream(first, rx, job);
         return (
             [(header::CONTENT_TYPE, "audio/wav"), (header::CACHE_CONTROL, "no-store")],
@@ -209,7 +245,7 @@ pub async fn narrate_handler(
             Json(json!({
                 "audio_data": audio::encode_base64(&wav::to_wav(&pcm)),
                 "transcript": summary.transcript,
-                "voice": default_voice,
+                "voice": voice,
                 "voices": summary.voices,
                 "duration_ms": audio::bytes_to_ms(pcm.len()),
                 "usage": summary.usage,
@@ -243,13 +279,13 @@ fn async_stream(
                 Some(Progress::Audio(pcm)) => return Some((Ok(Bytes::from(pcm)), Some((rx, job)))),
                 Some(_) => continue,
                 None => {
-                    return match job.await {
-                        Ok(Err(e)) => {
-                            warn!(error = %e, "narration failed after streaming started: the WAV ends early");
-                            Some((Err(std::io::Error::other(e.to_string())), None))
-                        }
-                        _ => None,
+                    let why = match job.await {
+                        Ok(Ok(_)) => return None,
+                        Ok(Err(e)) => e.to_string(),
+                        Err(e) => format!("the narration task failed: {e}"),
                     };
+                    warn!(error = %why, "narration failed after streaming started: the WAV ends early");
+                    return Some((Err(std::io::Error::other(why)), None));
                 }
             }
         }
