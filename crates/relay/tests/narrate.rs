@@ -10,7 +10,7 @@ use common::*;
 use realtime_protocol::{audio, wav};
 use realtime_relay::config::ServeArgs;
 use realtime_relay::identity;
-use realtime_relay::narrate::NARRATOR_INSTRUCTIONS;
+use realtime_relay::narrate::{self, NARRATOR_INSTRUCTIONS, http::SEGMENT_CHARS};
 use realtime_relay::secret::Secret;
 use serde_json::{Map, Value, json};
 
@@ -87,6 +87,14 @@ async fn wav_mode_streams_before_the_narration_ends() {
     assert_eq!(r.headers()["content-type"], "audio/wav");
     let mut r = r;
     let first = r.chunk().await.unwrap().unwrap();
+    // Ordering, not timing: when the first bytes arrived, the narration's upstream session was still
+    // open (it closes only after the last `response.done`), so the body was not complete.
+    let emulator = relay.embedded_emulator_http().unwrap();
+    assert_eq!(
+        emulator_open(&emulator).await,
+        1,
+        "the upstream was still speaking when the first bytes arrived"
+    );
     let mut all = first.to_vec();
     while let Some(chunk) = r.chunk().await.unwrap() {
         all.extend_from_slice(&chunk);
@@ -123,11 +131,21 @@ async fn a_long_text_is_read_in_order_segment_by_segment() {
         words(&text),
         "every word, in order"
     );
-    assert!(
-        body["voices"].as_array().unwrap().len() >= 2,
-        "more than one segment: {}",
-        body["voices"]
+    let segments = narrate::segments(&text, SEGMENT_CHARS);
+    assert!(segments.len() >= 2, "more than one segment");
+    assert_eq!(
+        body["voices"].as_array().unwrap().len(),
+        segments.len(),
+        "one response per segment"
     );
+    // Stitched with nothing added or lost: the WAV is each segment's audio, in order, end to end.
+    let mut expected = Vec::new();
+    for segment in &segments {
+        expected.extend(reference_pcm(&relay, segment, "alloy").await);
+    }
+    let parsed = wav::read_wav(&audio::decode_base64(body["audio_data"].as_str().unwrap()).unwrap()).unwrap();
+    assert_eq!(parsed.pcm.len(), expected.len());
+    assert!(parsed.pcm == expected, "the segments' audio, in order");
 }
 
 #[tokio::test]
@@ -152,6 +170,18 @@ async fn a_podcast_uses_each_speakers_voice_where_it_belongs() {
     assert_eq!(
         body["transcript"],
         "Welcome to the show. Thanks for having me. Let us begin."
+    );
+    assert_eq!(body["voice"], "alloy", "the first speaker's");
+    // Each turn's audio is that text in that speaker's voice, in the script's order.
+    let mut expected = reference_pcm(&relay, "Welcome to the show.", "alloy").await;
+    expected.extend(reference_pcm(&relay, "Thanks for having me.", "echo").await);
+    expected.extend(reference_pcm(&relay, "Let us begin.", "alloy").await);
+    let parsed = wav::read_wav(&audio::decode_base64(body["audio_data"].as_str().unwrap()).unwrap()).unwrap();
+    assert!(parsed.pcm == expected, "each speaker's audio where it belongs");
+    assert_ne!(
+        reference_pcm(&relay, "Thanks for having me.", "alloy").await,
+        reference_pcm(&relay, "Thanks for having me.", "echo").await,
+        "the voices are audibly different, so the comparison above means something"
     );
 }
 
@@ -221,6 +251,129 @@ async fn each_error_has_its_status() {
         .await,
         (403, "relay_narration_not_allowed".into())
     );
+    let stranger = identity::mint(&Secret::new("some-other-secret-0123456789abcdef"), "u", 600, Map::new()).unwrap();
+    assert_eq!(
+        status(post(&url, Some(&stranger), "application/json", json!({"text": "hi"})).await).await,
+        (401, "invalid_signature".into())
+    );
+    assert_eq!(
+        status(post(&url, Some(&t), "application/json", json!({"voice": "alloy"})).await).await,
+        (400, "invalid_request".into()),
+        "no text"
+    );
+    assert_eq!(
+        status(post(&url, Some(&t), "application/json", json!({"text": "hi", "speed": 2})).await).await,
+        (400, "invalid_request".into()),
+        "an unknown field"
+    );
+    assert_eq!(
+        status(
+            post(
+                &url,
+                Some(&t),
+                "application/json",
+                json!({"text": "HOST: hi\nGUEST: hello", "speakers": {"HOST": "alloy", "GUEST": "shimmer"}})
+            )
+            .await
+        )
+        .await,
+        (403, "relay_voice_not_allowed".into()),
+        "every speaker's voice is checked"
+    );
+    assert_eq!(
+        status(
+            post(
+                &url,
+                Some(&t),
+                "application/json",
+                json!({"text": "Nobody: hi", "speakers": {"HOST": "alloy"}})
+            )
+            .await
+        )
+        .await,
+        (400, "invalid_request".into()),
+        "a script without a known speaker"
+    );
+}
+
+#[tokio::test]
+async fn a_voice_the_upstream_does_not_know_is_the_callers_mistake() {
+    let relay = relay(args()).await;
+    let r = post(
+        &relay.http_url(),
+        Some(&token("u")),
+        "audio/wav",
+        json!({"text": "hi", "voice": "bob"}),
+    )
+    .await;
+    assert_eq!(r.status().as_u16(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "relay_voice_invalid");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("'bob'"),
+        "the upstream's own message: {body}"
+    );
+}
+
+#[tokio::test]
+async fn the_example_policy_decides_who_may_narrate() {
+    let example = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/policy.example.toml"));
+    let relay = relay(ServeArgs {
+        policy: Some(example),
+        ..args()
+    })
+    .await;
+    let url = relay.http_url();
+    let code = |r: reqwest::Response| async move {
+        let s = r.status().as_u16();
+        let body: Value = r.json().await.unwrap_or(Value::Null);
+        (s, body["error"]["code"].as_str().unwrap_or("").to_owned())
+    };
+    // voice-chat, the default profile, may not narrate.
+    let r = post(&url, Some(&token("u")), "application/json", json!({"text": "hi"})).await;
+    assert_eq!(code(r).await, (403, "relay_narration_not_allowed".into()));
+    // The narrator may, in its three voices.
+    let r = post(
+        &url,
+        Some(&role_token("narrator")),
+        "application/json",
+        json!({"text": "Once upon a time.", "voice": "shimmer"}),
+    )
+    .await;
+    assert_eq!(r.status().as_u16(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["transcript"], "Once upon a time.");
+    assert_eq!(body["voices"], json!(["shimmer"]));
+    let r = post(
+        &url,
+        Some(&role_token("narrator")),
+        "application/json",
+        json!({"text": "hi", "voice": "marin"}),
+    )
+    .await;
+    assert_eq!(code(r).await, (403, "relay_voice_not_allowed".into()));
+}
+
+#[tokio::test]
+async fn origins_are_checked_as_for_the_websocket() {
+    let relay = relay(ServeArgs {
+        allowed_origins: Some(vec!["https://app.example.com".into()]),
+        ..args()
+    })
+    .await;
+    let ask = |origin: &'static str| {
+        reqwest::Client::new()
+            .post(format!("{}/api/narrate", relay.http_url()))
+            .bearer_auth(token("u"))
+            .header("origin", origin)
+            .json(&json!({"text": "hi"}))
+            .send()
+    };
+    let r = ask("https://evil.example").await.unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "origin_not_allowed");
+    assert_eq!(ask("https://app.example.com").await.unwrap().status().as_u16(), 200);
 }
 
 #[tokio::test]
@@ -280,6 +433,75 @@ async fn upstream_failures_are_502_before_audio_and_a_cut_stream_after() {
         }
     }
     assert!(failed, "the stream is cut short, not ended as if complete");
+}
+
+#[tokio::test]
+async fn the_first_audio_leaves_while_the_upstream_is_still_speaking() {
+    // The upstream goes silent after its first audio deltas and never finishes the response: whatever
+    // audio reaches the client left before the narration ended.
+    let relay = relay(ServeArgs {
+        models: Some(vec!["gpt-realtime~stall-after=12".into()]),
+        ..args()
+    })
+    .await;
+    let mut r = post(
+        &relay.http_url(),
+        Some(&token("u")),
+        "audio/wav",
+        json!({"text": "Hello there, listener."}),
+    )
+    .await;
+    assert_eq!(r.status().as_u16(), 200);
+    let first = r.chunk().await.unwrap().unwrap();
+    assert_eq!(&first[..4], b"RIFF");
+    assert_eq!(
+        &first[40..44],
+        &[0xff; 4],
+        "a streaming header: the length is not known yet"
+    );
+    assert!(first.len() > wav::HEADER_LEN, "audio came with the header");
+}
+
+#[tokio::test]
+async fn a_listener_that_hangs_up_ends_the_upstream_session() {
+    let relay = relay(ServeArgs {
+        emulator_pace: Some("realtime".into()),
+        ..args()
+    })
+    .await;
+    let emulator = relay.embedded_emulator_http().unwrap();
+    let text = "A story that takes a while to tell, so that the listener can leave in the middle of it.";
+    let mut r = post(&relay.http_url(), Some(&token("u")), "audio/wav", json!({"text": text})).await;
+    r.chunk().await.unwrap().unwrap();
+    assert_eq!(emulator_open(&emulator).await, 1);
+    drop(r);
+    eventually("the narration's upstream session closes", || async {
+        emulator_open(&emulator).await == 0
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn shutdown_cuts_a_narration_short_after_the_grace_period() {
+    let relay = relay(ServeArgs {
+        emulator_pace: Some("realtime".into()),
+        shutdown_grace_secs: Some(0),
+        ..args()
+    })
+    .await;
+    let text = "A long story that is still being read when the relay is told to stop.";
+    let mut r = post(&relay.http_url(), Some(&token("u")), "audio/wav", json!({"text": text})).await;
+    assert_eq!(r.status().as_u16(), 200);
+    r.chunk().await.unwrap().unwrap();
+    let shutdown = tokio::spawn(relay.shutdown());
+    loop {
+        match r.chunk().await {
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("the WAV ended as if complete"),
+            Err(_) => break,
+        }
+    }
+    tokio::time::timeout(WAIT, shutdown).await.unwrap().unwrap();
 }
 
 #[test]
