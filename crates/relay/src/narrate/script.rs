@@ -38,11 +38,7 @@ pub fn segments(text: &str, max_chars: usize) -> Vec<String> {
             current.push_str(piece);
         }
     };
-    for paragraph in text
-        .split("\n\n")
-        .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
-        .filter(|p| !p.is_empty())
-    {
+    for paragraph in paragraphs(text) {
         if paragraph.chars().count() <= max {
             push(&paragraph, "\n\n", &mut out, &mut current);
             continue;
@@ -69,16 +65,66 @@ pub fn segments(text: &str, max_chars: usize) -> Vec<String> {
     out
 }
 
-/// Sentences of a paragraph (ending in `.`, `!`, `?` or `…` followed by a space), kept whole.
+/// Paragraphs: runs of non-blank lines (`\n` or `\r\n`), each with its whitespace collapsed.
+fn paragraphs(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current: Vec<&str> = Vec::new();
+    for line in text.lines().chain(std::iter::once("")) {
+        if line.trim().is_empty() {
+            if !current.is_empty() {
+                out.push(
+                    current
+                        .iter()
+                        .flat_map(|l| l.split_whitespace())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                );
+                current.clear();
+            }
+        } else {
+            current.push(line);
+        }
+    }
+    out
+}
+
+/// Sentence-ending punctuation; the full-width ones need no space after them.
+fn ends_sentence(c: char) -> bool {
+    matches!(c, '.' | '!' | '?' | '\u{2026}') || full_width_end(c)
+}
+
+fn full_width_end(c: char) -> bool {
+    matches!(c, '\u{3002}' | '\u{ff01}' | '\u{ff1f}')
+}
+
+/// Characters that may close a sentence after its final punctuation (`"Stop!" she said`).
+const CLOSERS: &[char] = &['"', '\'', '\u{201d}', '\u{2019}', ')', ']', '\u{bb}'];
+
+/// Sentences of a paragraph (whitespace already collapsed), kept whole: one ends at `.`, `!`, `?`
+/// or `…` (a run of them, then any closing quotes or brackets) followed by a space, or at a
+/// full-width `。！？`, which needs no space.
 fn sentences(paragraph: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let mut start = 0;
-    let chars: Vec<(usize, char)> = paragraph.char_indices().collect();
-    for (i, (at, c)) in chars.iter().enumerate() {
-        let next_is_space = chars.get(i + 1).is_some_and(|(_, n)| *n == ' ');
-        if matches!(c, '.' | '!' | '?' | '…') && next_is_space {
-            let end = at + c.len_utf8();
-            out.push(paragraph[start..end].trim());
+    let mut chars = paragraph.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        if !ends_sentence(c) {
+            continue;
+        }
+        let mut full_width = full_width_end(c);
+        let mut end = at + c.len_utf8();
+        while let Some(&(i, n)) = chars.peek()
+            && (CLOSERS.contains(&n) || ends_sentence(n))
+        {
+            full_width |= full_width_end(n);
+            end = i + n.len_utf8();
+            chars.next();
+        }
+        if full_width || chars.peek().is_some_and(|&(_, n)| n == ' ') {
+            let sentence = paragraph[start..end].trim();
+            if !sentence.is_empty() {
+                out.push(sentence);
+            }
             start = end;
         }
     }
@@ -173,6 +219,74 @@ mod tests {
         let long = "x".repeat(50);
         assert_eq!(segments(&long, 20).concat(), long);
         assert!(segments("   \n\n ", 100).is_empty());
+    }
+
+    #[test]
+    fn paragraphs_and_sentences_as_people_write_them() {
+        // Windows line ends, blank lines with spaces, lines wrapped inside a paragraph.
+        assert_eq!(
+            paragraphs("One, wrapped\r\nline.\r\n\r\nTwo.\n \t\nThree."),
+            ["One, wrapped line.", "Two.", "Three."]
+        );
+        assert_eq!(
+            sentences("\"Stop!\" she said. Really?! Yes\u{2026} (Fine.) Done"),
+            ["\"Stop!\"", "she said.", "Really?!", "Yes\u{2026}", "(Fine.)", "Done"]
+        );
+        assert_eq!(sentences("3.14 is pi. e.g. this"), ["3.14 is pi.", "e.g.", "this"]);
+        assert_eq!(
+            sentences("\u{4eca}\u{65e5}\u{306f}\u{3002}\u{5143}\u{6c17}\u{ff1f}\u{306f}\u{3044}"),
+            [
+                "\u{4eca}\u{65e5}\u{306f}\u{3002}",
+                "\u{5143}\u{6c17}\u{ff1f}",
+                "\u{306f}\u{3044}"
+            ]
+        );
+        // A long paragraph splits at those sentences, in order.
+        let long = "\"First, a quoted sentence that is long.\" Then a second sentence follows it! And a third?";
+        assert_eq!(
+            segments(long, 45),
+            [
+                "\"First, a quoted sentence that is long.\"",
+                "Then a second sentence follows it!",
+                "And a third?"
+            ]
+        );
+    }
+
+    #[test]
+    fn no_word_is_lost_or_moved_and_no_segment_is_too_long() {
+        // Generated texts (a fixed pseudo-random sequence): words, punctuation, quotes, blank lines.
+        let pieces = [
+            "word",
+            "longer-word",
+            "x",
+            "Hello.",
+            "\"Quoted!\"",
+            "why?",
+            "\u{e9}t\u{e9}\u{2026}",
+            "end.)",
+            "\n",
+            "\n\n",
+            "\r\n\r\n",
+            "\u{3002}",
+            "supercalifragilisticexpialidocious-and-then-some-more",
+        ];
+        let mut seed = 0x2545_f491_u64;
+        for _ in 0..300 {
+            let mut text = String::new();
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            for _ in 0..(seed >> 58) * 8 {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                text.push_str(pieces[(seed >> 33) as usize % pieces.len()]);
+                text.push(' ');
+            }
+            let max = 20 + (seed >> 40) as usize % 100;
+            let segs = segments(&text, max);
+            assert!(segs.iter().all(|s| s.chars().count() <= max), "{max}: {segs:?}");
+            assert!(segs.iter().all(|s| !s.trim().is_empty()));
+            let squeeze = |s: &str| s.split_whitespace().collect::<String>();
+            assert_eq!(squeeze(&segs.concat()), squeeze(&text), "{text:?} → {segs:?}");
+        }
     }
 
     #[test]
