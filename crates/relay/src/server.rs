@@ -166,7 +166,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/api/admin/users/{user}/kill", axum::routing::post(crate::api::kill))
         .with_state(state.clone())
-        .merge(crate::web::router(state.config.web_dir.clone()))
+        .merge(crate::web::router(state))
 }
 
 /// An error response in the API's shape.

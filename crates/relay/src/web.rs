@@ -4,14 +4,25 @@
 //! `--web-dir` serves them from a directory instead, to edit them without rebuilding. The client is
 //! plain ES modules: no build step. Every response says `no-cache` (files are small and change with
 //! the binary) and carries a Content-Security-Policy that allows only this origin.
+//!
+//! `GET /api/client-config` tells the client how to sign in: `dev_mode` (one click on
+//! `/dev/token`) and `login_url` (a sign-in page that returns a token; none is configurable yet, so
+//! it is `null`). The served `models` are only listed to a caller with a valid token, as the
+//! handshake tells nothing about the configuration to someone unauthenticated.
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::sync::Arc;
 
-use axum::Router;
-use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::server::AppState;
 
 #[derive(rust_embed::Embed)]
 #[folder = "../../web/"]
@@ -20,11 +31,14 @@ struct Assets;
 /// Only this origin's scripts, styles, media and sockets.
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self' blob:; connect-src 'self' ws: wss:; worker-src 'self' blob:; frame-ancestors 'none'; base-uri 'none'";
 
-/// Routes for the client: embedded files, or `dir` when given.
-pub fn router(dir: Option<PathBuf>) -> Router {
-    let router = match dir {
-        Some(dir) => Router::new().fallback_service(ServeDir::new(dir).append_index_html_on_directories(true)),
-        None => Router::new().fallback(embedded),
+/// Routes for the client: its configuration, and the embedded files, or the configured directory.
+pub fn router(state: Arc<AppState>) -> Router {
+    let router = Router::new()
+        .route("/api/client-config", get(client_config))
+        .with_state(state.clone());
+    let router = match state.config.web_dir.clone() {
+        Some(dir) => router.fallback_service(ServeDir::new(dir).append_index_html_on_directories(true)),
+        None => router.fallback(embedded),
     };
     router
         .layer(SetResponseHeaderLayer::overriding(
@@ -39,6 +53,26 @@ pub fn router(dir: Option<PathBuf>) -> Router {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
+}
+
+/// `GET /api/client-config`: how to sign in; with a valid token, also the models served.
+async fn client_config(
+    State(app): State<Arc<AppState>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let mut body = json!({
+        "dev_mode": app.dev_secret.is_some(),
+        "login_url": null,
+    });
+    let has_token = headers.contains_key(header::AUTHORIZATION) || query.contains_key("access_token");
+    if has_token {
+        match crate::server::authenticate(&app, &headers, &query).await {
+            Ok(_) => body["models"] = json!(app.config.models),
+            Err(refusal) => return refusal,
+        }
+    }
+    Json(body).into_response()
 }
 
 async fn embedded(uri: Uri) -> Response {

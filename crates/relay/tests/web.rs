@@ -47,3 +47,26 @@ async fn a_directory_can_replace_the_built_in_files() {
     assert_eq!(body, "<p>from the directory</p>");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[tokio::test]
+async fn the_client_config_lists_models_only_to_a_signed_in_caller() {
+    let relay = relay(args()).await;
+    let url = format!("{}/api/client-config", relay.http_url());
+    let anonymous: serde_json::Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
+    assert_eq!(anonymous["dev_mode"], false);
+    assert!(anonymous["login_url"].is_null());
+    assert!(anonymous.get("models").is_none(), "{anonymous}");
+    let client = reqwest::Client::new();
+    let signed_in: serde_json::Value = client
+        .get(&url)
+        .bearer_auth(token("alice"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(signed_in["models"][0], "gpt-realtime");
+    let refused = client.get(&url).bearer_auth("not-a-token").send().await.unwrap();
+    assert_eq!(refused.status().as_u16(), 401);
+}
