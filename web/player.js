@@ -1,0 +1,82 @@
+// The main-thread side of the playback worklet: queues each item's audio, remembers where in the
+// stream every item starts, and answers "how much of this item was actually played?" from the
+// worklet's own counters. `stop()` silences playback at once and resolves with the worklet's read
+// position at that moment, so a truncation offset comes from what was heard, not from a guess.
+
+import { SAMPLE_RATE } from './pcm.js';
+
+export class Player extends EventTarget {
+  /** `node`: an AudioWorkletNode of the 'playback' processor (playback-worklet.js). */
+  constructor(node, context) {
+    super();
+    this.node = node;
+    this.context = context;
+    this.queued = 0; // frames posted to the worklet: the stream position of the next frame
+    this.items = new Map(); // item id -> { start, frames }
+    this.stats = { received: 0, played: 0, dropped: 0, position: 0, underruns: 0, buffered: 0, state: 'idle' };
+    this.flushes = new Map();
+    this.nextFlush = 1;
+    node.port.onmessage = (e) => this.onMessage(e.data);
+  }
+
+  onMessage(m) {
+    if (m.type === 'stats' || m.type === 'flushed') {
+      this.stats = m;
+      this.dispatchEvent(new CustomEvent('stats', { detail: m }));
+    }
+    if (m.type === 'flushed') {
+      const resolve = this.flushes.get(m.id);
+      this.flushes.delete(m.id);
+      if (resolve) resolve(m);
+    }
+  }
+
+  /** Queue PCM16 samples of `itemId`. */
+  push(itemId, samples) {
+    let item = this.items.get(itemId);
+    if (!item) {
+      item = { start: this.queued, frames: 0 };
+      this.items.set(itemId, item);
+    }
+    item.frames += samples.length;
+    this.queued += samples.length;
+    this.node.port.postMessage({ type: 'push', pcm: samples }, [samples.buffer]);
+  }
+
+  /** No more audio is coming for now: play out what is queued, without waiting for the jitter buffer. */
+  end() {
+    this.node.port.postMessage({ type: 'end' });
+  }
+
+  setJitterMs(ms) {
+    this.node.port.postMessage({ type: 'config', jitterMs: ms });
+  }
+
+  /** Stop at once and drop what is queued. Resolves with the worklet's counters at that moment. */
+  stop() {
+    const id = this.nextFlush++;
+    return new Promise((resolve) => {
+      this.flushes.set(id, resolve);
+      this.node.port.postMessage({ type: 'flush', id });
+    });
+  }
+
+  /** Frames of `itemId` played by the time the read position was `position` (capped at those received). */
+  playedOf(itemId, position = this.stats.position) {
+    const item = this.items.get(itemId);
+    if (!item) return 0;
+    return Math.max(0, Math.min(item.frames, position - item.start));
+  }
+
+  /** Frames of `itemId` received. */
+  receivedOf(itemId) {
+    const item = this.items.get(itemId);
+    return item ? item.frames : 0;
+  }
+
+  /** The output's latency in 24 kHz frames (audio rendered but not yet heard). */
+  latencyFrames() {
+    const seconds = this.context.outputLatency || this.context.baseLatency || 0;
+    return Math.round(seconds * SAMPLE_RATE);
+  }
+}
