@@ -1,5 +1,6 @@
-//! The `realtime-relay` binary: `serve` (the default) runs the relay; `token` mints an end-user
-//! token. The binary's edge is the only place `anyhow` is used.
+//! The `realtime-relay` binary: `serve` (the default) runs the relay; `narrate` reads a text or a
+//! podcast script into a WAV file (the work is in [`realtime_relay::narrate`]); `token` mints an
+//! end-user token. The binary's edge is the only place `anyhow` is used.
 
 use std::time::Duration;
 
@@ -188,66 +189,43 @@ async fn narrate(args: NarrateArgs) -> anyhow::Result<()> {
         (None, Some(path)) => std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
         (None, None) => bail!("give --text or --file"),
     };
-    let parts = if args.speakers.is_empty() {
-        narrate::plain(&text, &args.voice, realtime_relay::narrate::http::SEGMENT_CHARS)?
-    } else {
-        narrate::podcast(
-            &text,
-            &args.speakers.iter().cloned().collect(),
-            realtime_relay::narrate::http::SEGMENT_CHARS,
-        )?
-    };
+    let speakers = args.speakers.iter().cloned().collect();
+    let parts = narrate::parts(&text, &args.voice, &speakers, narrate::SEGMENT_CHARS)?;
     let config = args.serve.resolve()?;
     let background = tokio_util::sync::CancellationToken::new();
     let (upstream, embedded) = realtime_relay::open_upstream(&config, &background).await?;
     let model = config.models.first().cloned().context("no model configured")?;
-    let total: u64 = parts.iter().map(|p| p.segments.len() as u64).sum();
-    let bar = indicatif::ProgressBar::new(total);
+    let total: usize = parts.iter().map(|p| p.segments.len()).sum();
+    let bar = indicatif::ProgressBar::new(total as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} segments · {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let file = std::fs::File::create(&args.output).with_context(|| format!("creating {}", args.output.display()))?;
-    let mut wav = realtime_protocol::wav::WavStream::new(std::io::BufWriter::new(file))?;
-    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
-    let job = narrate::narrate(
+    let seconds = |bytes: u64| bytes as f64 / realtime_protocol::audio::BYTES_PER_SECOND as f64;
+    let result = narrate::narrate_to_file(
         &upstream,
         &config.limits,
         &model,
         &parts,
         args.instructions.as_deref(),
-        tx,
-    );
-    let write = async {
-        while let Some(p) = rx.recv().await {
-            match p {
-                Progress::Audio(pcm) => {
-                    wav.write_pcm(&pcm)?;
-                    bar.set_message(format!(
-                        "{:.1} s of audio",
-                        wav.data_len() as f64 / realtime_protocol::audio::BYTES_PER_SECOND as f64
-                    ));
-                }
-                Progress::Segment { done, .. } => bar.set_position(done as u64),
-                Progress::Transcript(_) => {}
-            }
-        }
-        Ok::<_, std::io::Error>(())
-    };
-    let (summary, written) = tokio::join!(job, write);
-    written?;
-    let summary = summary?;
-    let seconds = wav.data_len() as f64 / realtime_protocol::audio::BYTES_PER_SECOND as f64;
-    wav.finalize()?;
+        &args.output,
+        |progress, written| match progress {
+            Progress::Audio(_) => bar.set_message(format!("{:.1} s of audio", seconds(written))),
+            Progress::Segment { done, .. } => bar.set_position(*done as u64),
+            Progress::Transcript(_) => {}
+        },
+    )
+    .await;
     bar.finish_and_clear();
     background.cancel();
     if let Some(e) = embedded {
         let _ = e.emulator.shutdown().await;
     }
+    let summary = result?;
     eprintln!(
-        "wrote {} ({seconds:.1} s, {} segments, {} tokens)",
+        "wrote {} ({:.1} s, {total} segments, {} tokens)",
         args.output.display(),
-        total,
+        seconds(summary.audio_bytes as u64),
         summary.usage.total_tokens
     );
     Ok(())

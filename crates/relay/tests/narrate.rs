@@ -504,28 +504,98 @@ async fn shutdown_cuts_a_narration_short_after_the_grace_period() {
     tokio::time::timeout(WAIT, shutdown).await.unwrap().unwrap();
 }
 
+/// `realtime-relay narrate ARGS` with nothing configured (the embedded emulator, at full speed).
+fn cli(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_realtime-relay"))
+        .arg("narrate")
+        .args(args)
+        .env_clear()
+        .env("RELAY_EMULATOR_PACE", "fast")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+fn temp(ext: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("narrate-cli-{}.{ext}", uuid::Uuid::new_v4().simple()))
+}
+
+fn synth(text: &str, voice: &str) -> Vec<u8> {
+    audio::samples_to_bytes(&realtime_emulator::synth::render(text, voice))
+}
+
 #[test]
 fn the_cli_writes_a_wav_with_the_embedded_emulator() {
-    let out = std::env::temp_dir().join(format!("narrate-cli-{}.wav", uuid::Uuid::new_v4().simple()));
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_realtime-relay"))
-        .args([
-            "narrate",
-            "--text",
-            "Hello from the command line.",
-            "--voice",
-            "echo",
-            "-o",
-        ])
-        .arg(&out)
-        .env("RELAY_EMULATOR_PACE", "fast")
-        .env_remove("AZURE_OPENAI_ENDPOINT")
-        .env_remove("OPENAI_API_KEY")
-        .env_remove("RELAY_UPSTREAM_URL")
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let out = temp("wav");
+    let text = "Hello from the command line.";
+    let run = cli(&["--text", text, "--voice", "echo", "-o", out.to_str().unwrap()], &[]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let parsed = wav::read_wav(&std::fs::read(&out).unwrap()).unwrap();
     assert!(parsed.is_api_format());
-    assert!(parsed.pcm.len() > 24_000, "at least half a second of speech");
+    assert_eq!(
+        &std::fs::read(&out).unwrap()[40..44],
+        &(parsed.pcm.len() as u32).to_le_bytes(),
+        "real sizes"
+    );
+    assert!(
+        parsed.pcm == synth(text, "echo"),
+        "exactly the emulator's voice for the text"
+    );
     std::fs::remove_file(out).unwrap();
+}
+
+#[test]
+fn the_cli_reads_a_podcast_script_from_a_file() {
+    let (script, out) = (temp("txt"), temp("wav"));
+    std::fs::write(
+        &script,
+        "HOST: Welcome back.\r\nGUEST: Glad to be here.\r\n\r\nHOST: Let us start.\r\n",
+    )
+    .unwrap();
+    let run = cli(
+        &[
+            "--file",
+            script.to_str().unwrap(),
+            "--speaker",
+            "HOST=alloy",
+            "--speaker",
+            "GUEST=echo",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let parsed = wav::read_wav(&std::fs::read(&out).unwrap()).unwrap();
+    let mut expected = synth("Welcome back.", "alloy");
+    expected.extend(synth("Glad to be here.", "echo"));
+    expected.extend(synth("Let us start.", "alloy"));
+    assert!(parsed.pcm == expected, "each speaker in their voice, in order");
+    std::fs::remove_file(script).unwrap();
+    std::fs::remove_file(out).unwrap();
+}
+
+#[test]
+fn the_cli_keeps_a_playable_file_when_the_upstream_fails_midway() {
+    let out = temp("wav");
+    let text = "This text is long enough to need many audio deltas before it is done being read aloud.";
+    let run = cli(
+        &["--text", text, "-o", out.to_str().unwrap()],
+        &[("RELAY_MODELS", "gpt-realtime~drop-after=12")],
+    );
+    assert!(!run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("connection was lost"), "{stderr}");
+    let parsed = wav::read_wav(&std::fs::read(&out).unwrap()).unwrap();
+    let full = synth(text, "alloy");
+    assert!(!parsed.pcm.is_empty() && parsed.pcm.len() < full.len());
+    assert!(full.starts_with(&parsed.pcm), "the audio read before the failure");
+    std::fs::remove_file(out).unwrap();
+
+    // Refused before any audio: no file is left behind.
+    let out = temp("wav");
+    let run = cli(&["--text", "hi", "--voice", "bob", "-o", out.to_str().unwrap()], &[]);
+    assert!(!run.status.success());
+    assert!(String::from_utf8_lossy(&run.stderr).contains("'bob'"));
+    assert!(!out.exists());
 }

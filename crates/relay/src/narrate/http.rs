@@ -28,7 +28,7 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use super::driver::{NarrateError, Progress, narrate};
-use super::script::{self, Part};
+use super::script;
 use crate::server::{AppState, authenticate};
 
 /// Characters per segment (one response each): about a minute of speech.
@@ -134,11 +134,8 @@ pub async fn narrate_handler(
         .voice
         .clone()
         .unwrap_or_else(|| rules.voices.first().cloned().unwrap_or_else(|| "alloy".into()));
-    let parts: Result<Vec<Part>, _> = match &request.speakers {
-        Some(speakers) if !speakers.is_empty() => script::podcast(&request.text, speakers, SEGMENT_CHARS),
-        _ => script::plain(&request.text, &default_voice, SEGMENT_CHARS),
-    };
-    let parts = match parts {
+    let speakers = request.speakers.clone().unwrap_or_default();
+    let parts = match script::parts(&request.text, &default_voice, &speakers, SEGMENT_CHARS) {
         Ok(p) => p,
         Err(e) => return app.refuse(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string()),
     };

@@ -135,6 +135,20 @@ fn sentences(paragraph: &str) -> Vec<&str> {
     out
 }
 
+/// What a request reads: a podcast script when `speakers` names any, else a plain text in `voice`.
+pub fn parts(
+    text: &str,
+    voice: &str,
+    speakers: &BTreeMap<String, String>,
+    max_chars: usize,
+) -> Result<Vec<Part>, ScriptError> {
+    if speakers.is_empty() {
+        plain(text, voice, max_chars)
+    } else {
+        podcast(text, speakers, max_chars)
+    }
+}
+
 /// A plain text read by one voice.
 pub fn plain(text: &str, voice: &str, max_chars: usize) -> Result<Vec<Part>, ScriptError> {
     let segments = segments(text, max_chars);
