@@ -172,6 +172,12 @@ async fn a_podcast_uses_each_speakers_voice_where_it_belongs() {
         "Welcome to the show. Thanks for having me. Let us begin."
     );
     assert_eq!(body["voice"], "alloy", "the first speaker's");
+    let emulator = relay.embedded_emulator_http().unwrap();
+    let (_, stats) = get_json(&format!("{emulator}/emulator/stats")).await;
+    assert_eq!(
+        stats["total"], 2,
+        "one upstream session per voice, reused for the host's second turn"
+    );
     // Each turn's audio is that text in that speaker's voice, in the script's order.
     let mut expected = reference_pcm(&relay, "Welcome to the show.", "alloy").await;
     expected.extend(reference_pcm(&relay, "Thanks for having me.", "echo").await);

@@ -2,10 +2,11 @@
 //! upstream credentials, and streams the audio out as it arrives.
 //!
 //! A session's voice cannot change once it has spoken (`cannot_update_voice`, on Azure as in the
-//! emulator), so there is one upstream session per voice, opened when that voice first speaks and
-//! reused for its later turns. Per segment: `conversation.item.create` with the text, then
-//! `response.create`; the next segment only after `response.done`. Segment items are deleted after
-//! their response, so a long narration does not pay for an ever-growing conversation as input.
+//! emulator), so there is one upstream session per voice, opened when that voice first speaks,
+//! reused for its later turns, and closed after its last. Per segment: `conversation.item.create`
+//! with the text, then `response.create`; the next segment only after `response.done`. Segment
+//! items are deleted after their response, so a long narration does not pay for an ever-growing
+//! conversation as input.
 //! Segments are joined with no added silence: the natural pause at the end of each is kept, and the
 //! output is exactly the audio the upstream sent.
 
@@ -88,7 +89,7 @@ pub async fn narrate(
     let mut summary = Summary::default();
     let mut done = 0;
     let result = async {
-        for part in parts {
+        for (i, part) in parts.iter().enumerate() {
             if !sessions.contains_key(&part.voice) {
                 let socket = open(upstream, limits, model, &part.voice, instructions).await?;
                 sessions.insert(part.voice.clone(), socket);
@@ -105,6 +106,12 @@ pub async fn narrate(
                     voice: part.voice.clone(),
                 };
                 tx.send(progress).await.map_err(|_| NarrateError::Abandoned)?;
+            }
+            // A voice that does not speak again: its session ends now rather than idle (and bill).
+            if !parts[i + 1..].iter().any(|p| p.voice == part.voice)
+                && let Some(mut socket) = sessions.remove(&part.voice)
+            {
+                let _ = tokio::time::timeout(Duration::from_secs(1), socket.close(None)).await;
             }
         }
         Ok::<_, NarrateError>(())
