@@ -83,7 +83,8 @@ async function signIn(token) {
   auth.saveToken(token);
   const claims = auth.claims(token) || {};
   $('who').textContent = claims.sub || 'unknown user';
-  fillSelect($('model'), withRequested(app.config.models || ['gpt-realtime'], params.get('model')));
+  const requested = params.get('model');
+  fillSelect($('model'), withRequested(app.config.models || ['gpt-realtime'], requested), requested);
   $('signin').hidden = true;
   $('account').hidden = false;
   $('session').hidden = false;

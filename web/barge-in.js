@@ -69,7 +69,7 @@ export class BargeIn extends EventTarget {
     this.interrupted.add(itemId);
     const at = await this.player.stop();
     const received = this.player.receivedOf(itemId);
-    const played = this.player.playedOf(itemId, at.position);
+    const played = this.player.playedOf(itemId, at.stoppedAt);
     if (!moreToCome && played >= received) {
       this.interrupted.delete(itemId); // heard in full: nothing to truncate
       return;

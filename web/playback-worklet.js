@@ -12,7 +12,8 @@
 //   how much of an item was heard. Reported every ~50 ms and on every state change.
 //
 // Messages in: {type:'push', pcm: Int16Array} | {type:'end'} (no more audio for now: play out the
-// tail) | {type:'flush', id} (stop now, drop what is queued; answered by {type:'flushed', id, ...})
+// tail) | {type:'flush', id} (stop now, drop what is queued; answered by {type:'flushed', id,
+// stoppedAt, ...counters}, stoppedAt being the read position when it stopped)
 // | {type:'config', jitterMs}. Out: {type:'stats', ...counters, state}.
 
 const SOURCE_RATE = 24000;
@@ -57,13 +58,13 @@ class PlaybackProcessor extends AudioWorkletProcessor {
         this.ended = true;
         break;
       case 'flush': {
-        const position = this.read;
+        const stoppedAt = this.read;
         this.dropped += this.write - this.read;
         this.read = this.write;
         this.frac = 0;
         this.ended = false;
         this.state = 'idle';
-        this.port.postMessage({ type: 'flushed', id: m.id, position, ...this.counters() });
+        this.port.postMessage({ type: 'flushed', id: m.id, stoppedAt, ...this.counters() });
         break;
       }
       case 'config':

@@ -52,7 +52,7 @@ export class Player extends EventTarget {
     this.node.port.postMessage({ type: 'config', jitterMs: ms });
   }
 
-  /** Stop at once and drop what is queued. Resolves with the worklet's counters at that moment. */
+  /** Stop at once and drop what is queued. Resolves with the worklet's counters and `stoppedAt`, its read position when it stopped. */
   stop() {
     const id = this.nextFlush++;
     return new Promise((resolve) => {

@@ -141,10 +141,10 @@ export async function launchBrowser({ wav = SPEECH_WAV, loop = false } = {}) {
 }
 
 /**
- * A page of the client at `url`, with every WebSocket frame it receives and sends recorded:
+ * A page of the client at `url` (360 px wide: the narrowest the client is made for), with every WebSocket frame it receives and sends recorded:
  * `frames.received` / `frames.sent` hold parsed JSON events, in order.
  */
-export async function openClient(browser, url, { width = 420, height = 900 } = {}) {
+export async function openClient(browser, url, { width = 360, height = 800 } = {}) {
   const context = await browser.newContext({ viewport: { width, height }, acceptDownloads: true });
   const page = await context.newPage();
   const frames = { received: [], sent: [] };
@@ -166,13 +166,24 @@ export async function openClient(browser, url, { width = 420, height = 900 } = {
   return { page, context, frames, logs };
 }
 
-/** Sign in with one click (dev mode), pick the mode and connect; resolves once the session is configured. */
-export async function signInAndConnect(page, { mode = 'voice', muted = false } = {}) {
+/** Sign in with one click (dev mode). */
+export async function signIn(page) {
   await page.getByRole('button', { name: 'Sign in (dev mode)' }).click();
-  await page.getByRole('radio', { name: mode === 'voice' ? 'Voice' : 'Narration' }).check();
+  await page.getByRole('button', { name: 'Connect', exact: true }).waitFor();
+}
+
+/** Pick the mode and connect; resolves once the session is configured. */
+export async function connect(page, { mode = 'voice', muted = false } = {}) {
+  await page.getByRole('radio', { name: mode === 'voice' ? 'Voice chat' : 'Narration' }).check();
   if (muted) await page.getByRole('button', { name: 'Mute microphone' }).click();
   await page.getByRole('button', { name: 'Connect', exact: true }).click();
   await page.waitForFunction(() => window.relayClient.events.includes('session.updated'), null, { timeout: 20_000 });
+}
+
+/** Sign in (dev mode) and connect in `mode`. */
+export async function signInAndConnect(page, options) {
+  await signIn(page);
+  await connect(page, options);
 }
 
 /** Save a screenshot of the page as artifacts/screenshots/NAME.png. */

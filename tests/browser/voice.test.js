@@ -67,6 +67,8 @@ test('speech reaches the emulator, the answer is played and both transcripts app
     const update = seen.find((e) => e.type === 'session.update');
     assert.equal(update.session.audio.input.turn_detection.type, 'server_vad');
     assert.ok(seen.filter((e) => e.type === 'input_audio_buffer.append').length > 20, 'audio appends reached the emulator');
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(width <= 360, `fits 360 px without scrolling sideways (${width} px)`);
     await screenshot(page, 'voice');
   } catch (e) {
     console.log(logs.join('\n'));
