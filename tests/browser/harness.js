@@ -97,13 +97,14 @@ export async function startEmulator(env = {}) {
 
 /**
  * A relay on a free loopback port serving web/ from the work tree, in front of `upstream` (the
- * emulator's ws URL). Without RELAY_JWT_SECRET it is in dev mode (/dev/token works).
+ * emulator's ws URL; none: the relay's embedded emulator). Without RELAY_JWT_SECRET it is in dev
+ * mode (/dev/token works).
  */
 export async function startRelay(upstream, env = {}) {
   const p = await startProcess(
     BIN.relay,
     ['--listen', '127.0.0.1:0', '--web-dir', WEB_DIR],
-    { RELAY_UPSTREAM_URL: upstream, ...env },
+    upstream ? { RELAY_UPSTREAM_URL: upstream, ...env } : env,
     /realtime-relay is running at (http:\/\/127\.0\.0\.1:\d+)\//,
     'realtime-relay',
   );
