@@ -195,10 +195,12 @@ pub fn podcast(text: &str, voices: &BTreeMap<String, String>, max_chars: usize) 
     let parts: Vec<Part> = turns
         .into_iter()
         .filter(|(_, t)| !t.trim().is_empty())
-        .map(|(speaker, text)| Part {
-            voice: voices[&speaker].clone(),
-            segments: segments(&text, max_chars),
-            speaker: Some(speaker),
+        .filter_map(|(speaker, text)| {
+            Some(Part {
+                voice: voices.get(&speaker)?.clone(),
+                segments: segments(&text, max_chars),
+                speaker: Some(speaker),
+            })
         })
         .collect();
     if parts.is_empty() {
