@@ -24,6 +24,8 @@ cargo bench --workspace --locked -- --test >/dev/null
 
 if [ -d tests/browser ]; then
   echo "== browser tests (headless Chromium)"
+  # The tests start these two binaries; build them from the sources being tested.
+  cargo build --locked -p realtime-relay -p realtime-emulator
   (cd tests/browser && node --test --test-concurrency=1)
 fi
 

@@ -318,7 +318,7 @@ setInterval(() => {
   if (!s || $('settings').open === false) return;
   $('playback-stats').textContent =
     `received ${(s.received / 24000).toFixed(2)} s, played ${(s.played / 24000).toFixed(2)} s, ` +
-    `dropped ${(s.dropped / 24000).toFixed(2)} s, underruns ${s.underruns}, ${s.state}`;
+    `dropped ${(s.dropped / 24000).toFixed(2)} s, underruns ${s.underruns}, buffer ${s.jitterMs} ms, ${s.state}`;
 }, 250);
 
 // ---- start ----

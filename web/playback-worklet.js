@@ -5,6 +5,8 @@
 // - A start-up jitter buffer: playback starts once `jitterMs` of audio is queued, or at once when
 //   the stream's end is known. Running dry before the end outputs silence and counts an underrun,
 //   then waits for the jitter buffer again; the node never stops, so its counters never restart.
+//   Each underrun makes the buffer `jitterStepMs` longer (up to `maxJitterMs`): a server that
+//   paces audio in real time in 100 ms chunks leaves a 100 ms buffer no margin at all.
 // - Resampling 24 kHz -> the context's rate by linear interpolation.
 // - No allocation per render quantum. Counters, in 24 kHz frames since the node was made:
 //   `received` (queued), `played` (rendered), `dropped` (flushed); `position` = played + dropped is
@@ -14,7 +16,7 @@
 // Messages in: {type:'push', pcm: Int16Array} | {type:'end'} (no more audio for now: play out the
 // tail) | {type:'flush', id} (stop now, drop what is queued; answered by {type:'flushed', id,
 // stoppedAt, ...counters}, stoppedAt being the read position when it stopped)
-// | {type:'config', jitterMs}. Out: {type:'stats', ...counters, state}.
+// | {type:'config', jitterMs}. Out: {type:'stats', ...counters, state, jitterMs}.
 
 const SOURCE_RATE = 24000;
 
@@ -27,7 +29,10 @@ class PlaybackProcessor extends AudioWorkletProcessor {
     this.write = 0; // absolute frame index one past the last frame queued
     this.frac = 0;  // position between `read` and `read + 1`
     this.step = SOURCE_RATE / sampleRate;
-    this.jitter = Math.round(((o.jitterMs ?? 100) * SOURCE_RATE) / 1000);
+    const frames = (ms) => Math.round((ms * SOURCE_RATE) / 1000);
+    this.jitter = frames(o.jitterMs ?? 100);
+    this.jitterStep = frames(o.jitterStepMs ?? 50);
+    this.maxJitter = Math.max(this.jitter, frames(o.maxJitterMs ?? 400));
     this.state = 'idle'; // idle | buffering | playing
     this.ended = false;
     this.played = 0;
@@ -68,7 +73,10 @@ class PlaybackProcessor extends AudioWorkletProcessor {
         break;
       }
       case 'config':
-        if (typeof m.jitterMs === 'number') this.jitter = Math.round((m.jitterMs * SOURCE_RATE) / 1000);
+        if (typeof m.jitterMs === 'number') {
+          this.jitter = Math.round((m.jitterMs * SOURCE_RATE) / 1000);
+          this.maxJitter = Math.max(this.maxJitter, this.jitter);
+        }
         break;
     }
   }
@@ -93,6 +101,7 @@ class PlaybackProcessor extends AudioWorkletProcessor {
       underruns: this.underruns,
       buffered: this.write - this.read,
       capacity: this.ring.length,
+      jitterMs: (this.jitter * 1000) / SOURCE_RATE,
       state: this.state,
     };
   }
@@ -119,6 +128,7 @@ class PlaybackProcessor extends AudioWorkletProcessor {
             this.setState('idle');
           } else {
             this.underruns++;
+            this.jitter = Math.min(this.maxJitter, this.jitter + this.jitterStep);
             this.setState('buffering');
           }
           break;

@@ -55,7 +55,10 @@ test('speaking during playback stops it and truncates the answer at what was pla
     await page.waitForFunction(() => window.relayClient.events.includes('conversation.item.truncated'), null, {
       timeout: 10_000,
     });
-    const player = await page.evaluate(() => window.relayClient.player);
+    const snapshot = await page.evaluate(() => ({ player: window.relayClient.player, events: [...window.relayClient.events] }));
+    const { player, events } = snapshot;
+    const heard = events.indexOf('input_audio_buffer.speech_started');
+    assert.equal(events.indexOf('response.created', heard), -1, "the user's new turn has not been answered yet");
     assert.equal(player.state, 'idle');
     assert.equal(player.buffered, 0);
     assert.equal(player.played / 24, truncation.playedMs, 'nothing played after the stop');
@@ -85,7 +88,16 @@ test('speaking during playback stops it and truncates the answer at what was pla
     // The transcript marks the answer as interrupted; no error is shown for the expected cancel race.
     await page.locator('.turn.assistant.interrupted').waitFor();
     assert.deepEqual(await page.evaluate(() => window.relayClient.errors), []);
-    await screenshot(page, 'barge-in');
+
+    // The conversation goes on: the user's turn is transcribed and answered after the interruption.
+    await page.waitForFunction(
+      () => [...document.querySelectorAll('.turn.assistant .text')].some((e, i) => i > 0 && e.textContent.startsWith('I heard')),
+      null,
+      { timeout: 20_000 },
+    );
+    const turns = await page.$$eval('.turn', (els) => els.map((e) => e.className.replace('turn ', '')));
+    assert.deepEqual(turns.slice(0, 4), ['user', 'assistant interrupted', 'user', 'assistant']);
+    await screenshot(page, 'barge-in', { readme: true });
   } catch (e) {
     console.log(logs.join('\n'));
     throw e;

@@ -4,7 +4,7 @@
 // Every wait is on an event or a condition, with a timeout that only bounds a failure.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -132,6 +132,7 @@ export async function launchBrowser({ wav = SPEECH_WAV, loop = false } = {}) {
       '--disable-background-networking',
       '--disable-component-update',
       '--disable-sync',
+      '--disable-quic',
       '--no-first-run',
       '--use-fake-ui-for-media-stream',
       '--use-fake-device-for-media-stream',
@@ -187,11 +188,15 @@ export async function signInAndConnect(page, options) {
   await connect(page, options);
 }
 
-/** Save a screenshot of the page as artifacts/screenshots/NAME.png. */
-export async function screenshot(page, name) {
+/**
+ * Save a screenshot of the page as artifacts/screenshots/NAME.png; the one marked `readme` also
+ * replaces docs/screenshot.png when UPDATE_README_SCREENSHOT=1 (so a test run leaves docs/ alone).
+ */
+export async function screenshot(page, name, { readme = false } = {}) {
   mkdirSync(SCREENSHOTS, { recursive: true });
   const path = join(SCREENSHOTS, `${name}.png`);
   await page.screenshot({ path, fullPage: true });
+  if (readme && process.env.UPDATE_README_SCREENSHOT === '1') copyFileSync(path, join(ROOT, 'docs', 'screenshot.png'));
   return path;
 }
 

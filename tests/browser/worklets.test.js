@@ -3,7 +3,7 @@
 // with its pitch and level, and a tone above 12 kHz is filtered out instead of aliasing.
 // Playback: the ring buffer grows for audio that arrives faster than real time, a short answer
 // plays without waiting for the jitter buffer once its end is known, running dry counts one
-// underrun, and a flush reports where it stopped.
+// underrun (and lengthens the jitter buffer), and a flush reports where it stopped.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -124,6 +124,7 @@ test('playback: growth, the jitter buffer, underruns and flush, counted inside t
   assert.equal(result.short.underruns, 0);
   assert.equal(result.dry.played, 960 + 4800);
   assert.equal(result.dry.state, 'buffering');
+  assert.equal(result.dry.jitterMs, 150, 'an underrun lengthens the jitter buffer');
   assert.ok(result.grown.capacity >= 120000, `the ring grew (${result.grown.capacity} frames)`);
   const f = result.flushed;
   assert.equal(f.stoppedAt, f.played, 'nothing was dropped before');
