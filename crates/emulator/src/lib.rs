@@ -35,6 +35,7 @@ pub mod validate;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::serve::ListenerExt;
 pub use config::{EmulatorConfig, Pacing};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -62,6 +63,11 @@ pub async fn serve(listener: TcpListener, config: EmulatorConfig, shutdown: Canc
         config,
         observer: Default::default(),
         shutdown: shutdown.clone(),
+    });
+    // TCP_NODELAY, as a service's WebSocket endpoint has: with Nagle on (axum 0.8's default), an
+    // event written right after another waits for the client's ACK (up to ~20 ms at real time).
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
     });
     axum::serve(listener, server::router(state))
         .with_graceful_shutdown(shutdown.cancelled_owned())
