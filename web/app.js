@@ -1,8 +1,7 @@
-// The page: sign-in, the connection's state, the two modes (voice, narration), errors in plain
-// words. Wires the modules together; the audio, the protocol and the barge-in rules live in them.
+// The page: the connection's state, the two modes (voice, narration), errors in plain words.
+// Wires the modules together; sign-in, the audio, the protocol and the barge-in rules live in them.
 // `window.relayClient` exposes read-only state for debugging and for the browser tests.
 
-import * as auth from './auth.js';
 import { AudioEngine } from './audio.js';
 import { BargeIn } from './barge-in.js';
 import { Conversation } from './conversation.js';
@@ -11,6 +10,7 @@ import { NarrationRecording } from './narration.js';
 import { int16ToBase64 } from './pcm.js';
 import { RealtimeConnection } from './realtime.js';
 import { VOICES, narrationSession, userText, voiceSession } from './session-config.js';
+import { setUpSignIn } from './signin.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -34,6 +34,7 @@ const app = {
   events: [],         // server event types received, in order
   micLevelMax: 0,
   appendsSent: 0,
+  connections: 0,     // connections opened by this page
 };
 window.relayClient = {
   get state() { return app.connection ? app.connection.state : 'idle'; },
@@ -45,6 +46,7 @@ window.relayClient = {
   get events() { return app.events; },
   get micLevelMax() { return app.micLevelMax; },
   get appendsSent() { return app.appendsSent; },
+  get connections() { return app.connections; },
   get firstAudioMs() { return recording.firstAudioMs; },
   get outputLatency() { return engine.context ? engine.context.outputLatency : null; },
   playedOf: (itemId) => (engine.player ? engine.player.playedOf(itemId) : 0),
@@ -71,64 +73,24 @@ function clearError() {
 
 // ---- sign-in ----
 
-async function signIn(token) {
-  try {
-    app.config = await auth.clientConfig(token);
-  } catch (e) {
-    auth.saveToken(null);
-    showError(describeError(e.error));
-    return showSignIn();
-  }
+function signedIn(token, config) {
   app.token = token;
-  auth.saveToken(token);
-  const claims = auth.claims(token) || {};
-  $('who').textContent = claims.sub || 'unknown user';
+  app.config = config;
   const requested = params.get('model');
-  fillSelect($('model'), withRequested(app.config.models || ['gpt-realtime'], requested), requested);
-  $('signin').hidden = true;
-  $('account').hidden = false;
+  fillSelect($('model'), withRequested(config.models || ['gpt-realtime'], requested), requested);
   $('session').hidden = false;
   showMode();
   setStatus('idle', 'Signed in; not connected');
 }
 
-async function showSignIn() {
+function signedOut() {
+  disconnect();
   app.token = null;
-  $('signin').hidden = false;
-  $('account').hidden = true;
   $('session').hidden = true;
   $('voice-panel').hidden = true;
   $('narration-panel').hidden = true;
   setStatus('signed-out', 'Not signed in');
-  try {
-    const config = await auth.clientConfig();
-    $('dev-signin').hidden = !config.dev_mode;
-    $('login-button').hidden = !config.login_url;
-    app.config = config;
-  } catch {
-    // The relay is unreachable: pasting a token is still possible.
-  }
 }
-
-$('dev-signin-button').addEventListener('click', async () => {
-  clearError();
-  try {
-    await signIn(await auth.devToken($('dev-user').value.trim()));
-  } catch (e) {
-    showError(describeError(e.error));
-  }
-});
-$('login-button').addEventListener('click', () => auth.goToLogin(app.config.login_url));
-$('token-button').addEventListener('click', () => {
-  clearError();
-  const token = $('token-input').value.trim();
-  if (token) signIn(token);
-});
-$('signout-button').addEventListener('click', () => {
-  disconnect();
-  auth.saveToken(null);
-  showSignIn();
-});
 
 // ---- session ----
 
@@ -155,6 +117,7 @@ function showConnection(state) {
   if (state === 'open') setStatus('open', `Connected: ${app.mode} (${app.connection.model})`);
   if (state === 'closed') {
     engine.closeMic();
+    if (engine.player) engine.player.end(); // what was received still plays, with no underrun
     if ($('status').dataset.state !== 'failed') setStatus('closed', 'Disconnected');
   }
 }
@@ -172,6 +135,7 @@ async function connect() {
   if (engine.player) await engine.player.stop();
   const connection = new RealtimeConnection({ token: app.token, model: $('model').value });
   app.connection = connection;
+  app.connections++;
   app.events = [];
   app.bargeIn = new BargeIn({
     send: (e) => connection.send(e),
@@ -189,6 +153,19 @@ async function connect() {
   } catch {
     // 'failed' has said why.
   }
+}
+
+/** The next server event of one of `types`; null if the connection closes first. */
+function nextEvent(connection, types) {
+  return new Promise((resolve) => {
+    const onServer = (e) => {
+      if (!types.includes(e.detail.type)) return;
+      connection.removeEventListener('server', onServer);
+      resolve(e.detail);
+    };
+    connection.addEventListener('server', onServer);
+    connection.addEventListener('state', (e) => e.detail === 'closed' && resolve(null));
+  });
 }
 
 function disconnect() {
@@ -276,7 +253,8 @@ $('read-button').addEventListener('click', async () => {
   if (needsNewSession) {
     await connect();
     if (!app.connection || app.connection.state !== 'open') return;
-    await new Promise((resolve) => app.connection.addEventListener('server', (e) => e.detail.type === 'session.updated' && resolve()));
+    // Configured (or refused by a policy: the relay's own settings then apply), or gone.
+    if (!(await nextEvent(app.connection, ['session.updated', 'error']))) return;
   } else if (voice !== app.sessionVoice) {
     app.connection.send(narrationSession(voice));
     app.sessionVoice = voice;
@@ -324,6 +302,4 @@ setInterval(() => {
 // ---- start ----
 
 fillSelect($('voice'), VOICES, params.get('voice') || 'alloy');
-const initial = auth.tokenFromFragment() || auth.savedToken();
-if (initial) signIn(initial);
-else showSignIn();
+setUpSignIn({ onSignedIn: signedIn, onSignedOut: signedOut, showError, clearError });

@@ -1,5 +1,6 @@
 // Narration mode in real Chromium: a text is read aloud in the chosen voice, played as it streams,
 // the time to first audio is shown, and "Download WAV" saves exactly the PCM of the deltas received.
+// Another voice afterwards takes a new session (the API fixes a session's voice once it has spoken).
 
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
@@ -77,6 +78,26 @@ test('a text is read aloud, played as it arrives, and downloaded as the WAV of w
     assert.equal(seen.find((e) => e.type === 'session.update').session.audio.output.voice, 'shimmer');
     assert.ok(!seen.some((e) => e.type === 'input_audio_buffer.append'), 'narration does not open the microphone');
     await screenshot(page, 'narration');
+
+    // Another voice: a session's voice is fixed once it has spoken, so the client opens a new one.
+    await page.getByLabel('Voice', { exact: true }).selectOption('echo');
+    await page.getByLabel('Text to read aloud').fill('Now in another voice.');
+    await page.getByRole('button', { name: 'Read aloud' }).click();
+    await page.waitForFunction(
+      () => window.relayClient.connections === 2 && window.relayClient.events.includes('response.done'),
+      null,
+      { timeout: 30_000 },
+    );
+    const sessions = frames.received.filter((e) => e.type === 'session.created');
+    assert.equal(sessions.length, 2, 'a second session');
+    const second = await emulatorEvents(emulator, sessions[1].session.id);
+    assert.equal(second.find((e) => e.type === 'session.update').session.audio.output.voice, 'echo');
+    const secondPcm = audioOf(frames.received.slice(frames.received.indexOf(sessions[1])));
+    const download2 = page.waitForEvent('download');
+    await page.getByRole('link', { name: /Download WAV/ }).click();
+    const wav2 = await readFile(await (await download2).path());
+    assert.ok(wav2.subarray(44).equals(secondPcm), 'the second WAV is the second narration');
+    assert.deepEqual(await page.evaluate(() => window.relayClient.errors), []);
   } catch (e) {
     console.log(logs.join('\n'));
     throw e;
