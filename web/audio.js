@@ -77,6 +77,7 @@ export class AudioEngine {
     if (!this.mic) return;
     const { stream, source, node } = this.mic;
     node.port.onmessage = null;
+    node.port.postMessage({ type: 'stop' });
     source.disconnect();
     node.disconnect();
     for (const track of stream.getTracks()) track.stop();

@@ -4,6 +4,7 @@
 // time pass and a turn in progress can end. Downsampling first low-passes the input (a windowed-
 // sinc FIR below 12 kHz) so speech does not alias; then linear interpolation picks the 24 kHz
 // samples. All buffers are allocated once; a chunk is copied out (transferred) once per post.
+// Messages in: {type:'mute', muted} | {type:'stop'}. Out: {type:'audio', pcm: Int16Array, level}.
 
 const TARGET_RATE = 24000;
 const TAPS = 31;
@@ -40,8 +41,10 @@ class CaptureProcessor extends AudioWorkletProcessor {
     this.chunk = new Int16Array(Math.round((TARGET_RATE * chunkMs) / 1000));
     this.fill = 0;
     this.energy = 0;
+    this.stopped = false;
     this.port.onmessage = (e) => {
-      if (e.data && e.data.type === 'mute') this.muted = !!e.data.muted;
+      if (e.data.type === 'mute') this.muted = !!e.data.muted;
+      if (e.data.type === 'stop') this.stopped = true; // the microphone is closed: let the node go
     };
   }
 
@@ -72,6 +75,7 @@ class CaptureProcessor extends AudioWorkletProcessor {
   }
 
   process(inputs) {
+    if (this.stopped) return false;
     const channels = inputs[0];
     if (!channels || channels.length === 0) return true;
     const input = channels[0];

@@ -24,6 +24,7 @@ async function tabTo(page, name) {
     await page.keyboard.press('Tab');
     const focused = await page.evaluate(() => {
       const el = document.activeElement;
+      if (!el || el === document.body) return '';
       const label = el.labels && el.labels[0] ? el.labels[0].textContent : '';
       return `${el.textContent || ''} ${label} ${el.getAttribute('aria-label') || ''}`.trim();
     });
@@ -35,6 +36,7 @@ async function tabTo(page, name) {
 test('every control is labelled, and the client works from the keyboard alone', async () => {
   const { page, logs } = await openClient(browser, relay.url);
   try {
+    await page.getByRole('button', { name: 'Sign in (dev mode)' }).waitFor();
     await tabTo(page, /Sign in \(dev mode\)/);
     await page.keyboard.press('Enter');
     await page.getByRole('button', { name: 'Connect', exact: true }).waitFor();
