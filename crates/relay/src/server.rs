@@ -259,10 +259,6 @@ async fn realtime(
             ),
         );
     };
-    let upgrade = match upgrade {
-        Ok(u) => u,
-        Err(e) => return error_response(StatusCode::UPGRADE_REQUIRED, "websocket_required", &e.body_text()),
-    };
     let id = format!("rs_{}", uuid::Uuid::new_v4().simple());
     let slot = match app.fleet.admit(&identity.user, &id, &profile).await {
         Ok(slot) => slot,
@@ -270,6 +266,12 @@ async fn realtime(
             let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
             return app.refuse(status, r.code, &r.message);
         }
+    };
+    // Checked after admission, so that a plain GET (what a browser can send to learn why its
+    // WebSocket was refused) sees a 429 too; the slot is released when this returns.
+    let upgrade = match upgrade {
+        Ok(u) => u,
+        Err(e) => return error_response(StatusCode::UPGRADE_REQUIRED, "websocket_required", &e.body_text()),
     };
     let limits = &app.config.limits;
     // If the upgrade fails, `ctx` (and the slot in it) is dropped and the slot released.

@@ -62,6 +62,12 @@ async fn concurrent_sessions_are_capped_per_user() {
         body["error"]["message"].as_str().unwrap().contains("2 open sessions"),
         "{body}"
     );
+    // A browser cannot read a refused handshake, so it asks again with a plain GET: the same 429.
+    let (status, body) = get_with(&format!("{}/realtime", relay.http_url()), &t).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (429, Some("relay_too_many_sessions"))
+    );
     // Someone else is not affected.
     connect(&relay.ws_url(), &token_with("other", None)).await;
     // Closing one frees a slot.

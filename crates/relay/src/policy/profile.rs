@@ -252,8 +252,15 @@ fn compile_rules(listed: &BTreeMap<String, FieldRule>, implicit_locks: &[String]
         .filter(|(k, _)| k.as_str() != "*")
         .map(|(k, r)| (k.clone(), r.clone()))
         .collect();
+    // An implicit lock yields to any rule the operator listed for the field or a parent of it:
+    // `"audio.input.turn_detection" = "free"` frees the owned `...turn_detection.threshold` too.
+    let listed_covers = |path: &str| {
+        listed.keys().any(|p| {
+            p != "*" && (path == p || (path.starts_with(p.as_str()) && path.as_bytes().get(p.len()) == Some(&b'.')))
+        })
+    };
     for path in implicit_locks {
-        if !rules.iter().any(|(p, _)| p == path) {
+        if !listed_covers(path) {
             rules.push((path.clone(), FieldRule::LOCKED));
         }
     }
@@ -425,6 +432,20 @@ on_violation = "strip"
         assert_eq!(update["session"]["instructions"], "Be kind.");
         assert_eq!(p.profiles["developer"].on_violation, OnViolation::Strip);
         assert!(p.profiles["developer"].session_update.is_none());
+    }
+
+    #[test]
+    fn a_listed_parent_rule_beats_implicit_locks_below_it() {
+        let text = "default_profile = \"p\"\n[profiles.p]\nsession = { instructions = \"x\", audio = { input = { turn_detection = { type = \"server_vad\", threshold = 0.5 } } } }\nsession_fields = { \"audio.input.turn_detection\" = \"free\" }\n";
+        let p = Policy::from_toml(text, "t").unwrap();
+        let rules = &p.default_profile.session_rules;
+        assert_eq!(rules.rule_for("audio.input.turn_detection.threshold"), &FieldRule::FREE);
+        assert_eq!(rules.rule_for("audio.input.turn_detection.type"), &FieldRule::FREE);
+        assert_eq!(
+            rules.rule_for("instructions"),
+            &FieldRule::LOCKED,
+            "other owned fields stay locked"
+        );
     }
 
     #[test]
