@@ -298,15 +298,10 @@ impl ActiveResponse {
         let words = synth::words(&text);
         let mut end_ms = 0;
         if audio {
-            // Render word by word, remembering where each word starts.
-            let mut samples = Vec::new();
-            let mut starts = Vec::with_capacity(words.len());
-            let n = words.len().max(1) as f64;
-            for (i, w) in words.iter().enumerate() {
-                starts.push(samples.len());
-                synth::render_word(w, &self.settings.voice, i as f64 / n, &mut samples);
-            }
-            let pcm = audio::samples_to_bytes(&samples);
+            // The text spoken (cached: the same text gives the same bytes), and where each word starts.
+            let spoken = synth::speak(&text, &self.settings.voice);
+            let pcm = &spoken.pcm;
+            let starts = spoken.word_starts.iter().copied();
             let chunk = audio::ms_to_bytes(self.settings.chunk_ms.max(1));
             // Merge word starts (transcript) and chunk starts (audio) in time order.
             let mut text_len = 0;
@@ -349,7 +344,7 @@ impl ActiveResponse {
                     _ => break,
                 }
             }
-            self.pcm = pcm;
+            self.pcm = pcm.clone();
             let r = ContentRef {
                 event_id: event_id(),
                 response_id: id.to_owned(),

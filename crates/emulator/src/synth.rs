@@ -7,7 +7,10 @@
 //! voice always give the same samples, which lets tests compare audio byte for byte, and the energy
 //! is well above the emulator's VAD threshold, so the emulator can "hear" its own voice.
 
-use realtime_protocol::audio::{SAMPLE_RATE, ms_to_samples};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use realtime_protocol::audio::{SAMPLE_RATE, ms_to_samples, samples_to_bytes};
 
 /// Milliseconds of one syllable.
 pub const SYLLABLE_MS: u64 = 130;
@@ -128,6 +131,55 @@ pub fn render_word(word: &Word<'_>, voice: &str, position: f64, out: &mut Vec<i1
     out.extend(std::iter::repeat_n(0i16, ms_to_samples(word.pause_ms)));
 }
 
+/// A text spoken: its PCM16 bytes and the sample where each word starts.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Spoken {
+    pub pcm: Vec<u8>,
+    pub word_starts: Vec<usize>,
+}
+
+/// Samples the cache of [`speak`] holds at most (16 MB of audio); past it, it starts over.
+const CACHE_SAMPLES: usize = 8 << 20;
+
+type Cache = Mutex<(usize, HashMap<(String, String), Arc<Spoken>>)>;
+
+/// [`render`] as bytes with each word's start, cached by text and voice. The emulator says the
+/// same things again and again (a narration benchmark asks for one text thousands of times), and
+/// the sines of every sample were most of its CPU time; the cache keeps the most recent renderings
+/// up to [`CACHE_SAMPLES`] in all. The result is the same bytes either way.
+pub fn speak(text: &str, voice: &str) -> Arc<Spoken> {
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let key = (text.to_owned(), voice.to_owned());
+    if let Some(hit) = cache.lock().ok().and_then(|c| c.1.get(&key).cloned()) {
+        return hit;
+    }
+    let ws = words(text);
+    let mut samples = Vec::with_capacity(ms_to_samples(duration_ms(text)));
+    let mut word_starts = Vec::with_capacity(ws.len());
+    let n = ws.len().max(1) as f64;
+    for (i, w) in ws.iter().enumerate() {
+        word_starts.push(samples.len());
+        render_word(w, voice, i as f64 / n, &mut samples);
+    }
+    let spoken = Arc::new(Spoken {
+        pcm: samples_to_bytes(&samples),
+        word_starts,
+    });
+    if let Ok(mut c) = cache.lock() {
+        let (held, map) = &mut *c;
+        if *held + samples.len() > CACHE_SAMPLES {
+            map.clear();
+            *held = 0;
+        }
+        if samples.len() <= CACHE_SAMPLES {
+            *held += samples.len();
+            map.insert(key, spoken.clone());
+        }
+    }
+    spoken
+}
+
 /// PCM16 samples for a whole text.
 pub fn render(text: &str, voice: &str) -> Vec<i16> {
     let ws = words(text);
@@ -142,7 +194,7 @@ pub fn render(text: &str, voice: &str) -> Vec<i16> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use realtime_protocol::audio::{rms, samples_to_bytes};
+    use realtime_protocol::audio::rms;
 
     #[test]
     fn syllable_counts() {
@@ -172,6 +224,20 @@ mod tests {
         assert_eq!(render("Hi.", "alloy"), short);
         assert_ne!(render("Hi.", "echo"), short, "voices differ");
         assert!(rms(&samples_to_bytes(&long)) > 0.05, "loud enough for VAD");
+    }
+
+    #[test]
+    fn speak_is_render_with_word_starts_and_cached() {
+        let text = "Hello there, world.";
+        let spoken = speak(text, "alloy");
+        assert_eq!(spoken.pcm, samples_to_bytes(&render(text, "alloy")));
+        assert_eq!(spoken.word_starts.len(), 3);
+        assert_eq!(spoken.word_starts[0], 0);
+        assert!(
+            Arc::ptr_eq(&spoken, &speak(text, "alloy")),
+            "the second call is a cache hit"
+        );
+        assert_ne!(speak(text, "echo").pcm, spoken.pcm);
     }
 
     #[test]
