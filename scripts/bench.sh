@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# Benchmarks of realtime-relay against a direct connection, written to BENCHMARKS.md.
+#
+#   bash scripts/bench.sh           # the full run (release builds; about 10 minutes on 2 cores)
+#   bash scripts/bench.sh --smoke   # every scenario for a couple of seconds (checks that it works)
+#
+# Three processes on loopback: realtime-emulator --bench (the upstream, stamping send times in event
+# ids), realtime-relay (RELAY_UPSTREAM_URL pointing at it) and realtime-loadgen, which runs each
+# scenario straight to the emulator and then through the relay, and reads the relay's CPU time and
+# memory from /proc. A fresh relay process for each scenario (so memory per session starts clean).
+# Then the criterion micro-benchmarks, callgrind instruction counts, and the report.
+#
+# Environment: BENCH_RESULTS (results directory), BENCH_EMULATOR_PORT / BENCH_RELAY_PORT.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SMOKE=0
+case "${1:-}" in
+  --smoke) SMOKE=1 ;;
+  "") ;;
+  *) echo "usage: bash scripts/bench.sh [--smoke]" >&2; exit 2 ;;
+esac
+
+if [ "$SMOKE" = 1 ]; then
+  RESULTS=${BENCH_RESULTS:-target/bench-smoke}
+else
+  RESULTS=${BENCH_RESULTS:-target/bench-results}
+fi
+EMU_PORT=${BENCH_EMULATOR_PORT:-18581}
+RELAY_PORT=${BENCH_RELAY_PORT:-18580}
+KEY="bench-emulator-key-$RANDOM$RANDOM"
+SECRET="bench-jwt-secret-$RANDOM$RANDOM$RANDOM$RANDOM"
+BIN=target/release
+STARTED=$(date +%s)
+
+# 5,000 idle sessions are 5,000 sockets in the load generator and the emulator and 10,000 in the relay.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+if [ "$(ulimit -n)" -lt 12000 ]; then
+  echo "warning: ulimit -n is $(ulimit -n); the 5,000-session idle run needs more than 10,000" >&2
+fi
+
+echo "== building (release)"
+cargo build --release --locked -p realtime-relay -p realtime-emulator -p realtime-loadgen --bins
+if [ "$SMOKE" = 0 ]; then
+  cargo build --release --locked -p realtime-loadgen --example frame_path
+fi
+
+rm -rf "$RESULTS"
+mkdir -p "$RESULTS"
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+
+EMU_PID=""
+RELAY_PID=""
+cleanup() {
+  [ -n "$RELAY_PID" ] && kill "$RELAY_PID" 2>/dev/null || true
+  [ -n "$EMU_PID" ] && kill "$EMU_PID" 2>/dev/null || true
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+# Wait (at most 15 s) until http://127.0.0.1:$1/healthz answers.
+wait_healthy() {
+  for _ in $(seq 150); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1" && printf 'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&3 \
+        && grep -q ok <&3) 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "nothing healthy on port $1" >&2
+  return 1
+}
+
+start_emulator() {
+  EMULATOR_API_KEY="$KEY" RUST_LOG=warn "$BIN/realtime-emulator" --listen "127.0.0.1:$EMU_PORT" --bench \
+    >"$RESULTS/emulator.log" 2>&1 &
+  EMU_PID=$!
+  wait_healthy "$EMU_PORT"
+}
+
+# start_relay QUERY: a fresh relay whose upstream is the emulator with QUERY (pace, chunk_ms). It logs at
+# its default level (info: a line when each session opens and closes), as it would in production.
+start_relay() {
+  RELAY_UPSTREAM_URL="ws://127.0.0.1:$EMU_PORT/openai/v1/realtime?$1" \
+    RELAY_UPSTREAM_API_KEY="$KEY" RELAY_JWT_SECRET="$SECRET" RELAY_LISTEN="127.0.0.1:$RELAY_PORT" \
+    RELAY_MODELS=gpt-realtime \
+    "$BIN/realtime-relay" >>"$RESULTS/relay.log" 2>&1 &
+  RELAY_PID=$!
+  wait_healthy "$RELAY_PORT"
+}
+
+stop_relay() {
+  kill "$RELAY_PID" 2>/dev/null || true
+  wait "$RELAY_PID" 2>/dev/null || true
+  RELAY_PID=""
+}
+
+# scenario NAME QUERY ARGS...: one loadgen run, direct then through a fresh relay.
+scenario() {
+  local name=$1 query=$2
+  shift 2
+  local extra=()
+  [ "$SMOKE" = 1 ] && extra+=(--smoke)
+  echo "== $name"
+  start_relay "$query"
+  EMULATOR_API_KEY="$KEY" RELAY_JWT_SECRET="$SECRET" "$BIN/realtime-loadgen" run "$@" "${extra[@]}" \
+    --direct-url "ws://127.0.0.1:$EMU_PORT/openai/v1/realtime?model=gpt-realtime&$query" \
+    --relay-url "ws://127.0.0.1:$RELAY_PORT/realtime?model=gpt-realtime" \
+    --relay-pid "$RELAY_PID" --emulator-pid "$EMU_PID" --out "$RESULTS/$name.json"
+  stop_relay
+}
+
+start_emulator
+
+# Burst: narration as fast as the emulator sends it, 1 s of audio (64 KB of base64) per delta.
+scenario burst "pace=fast&chunk_ms=1000" --scenario burst
+# Real time: 100 ms output deltas (the API's usual size), 20 ms appends.
+if [ "$SMOKE" = 1 ]; then
+  scenario realtime-0004 "chunk_ms=100" --scenario realtime
+  scenario idle-0020 "" --scenario idle --no-direct
+else
+  for n in 100 500 1000; do
+    scenario "realtime-$(printf %04d "$n")" "chunk_ms=100" --scenario realtime --sessions "$n" --chunk-ms 20
+  done
+  for n in 1000 5000; do
+    scenario "idle-$(printf %04d "$n")" "" --scenario idle --sessions "$n" --no-direct
+  done
+fi
+scenario storm "" --scenario storm --sessions 32
+
+stop_relay
+kill "$EMU_PID" 2>/dev/null || true
+wait "$EMU_PID" 2>/dev/null || true
+EMU_PID=""
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+
+GROUPS_ARGS=()
+if [ "$SMOKE" = 0 ]; then
+  echo "== criterion"
+  CRIT="--warm-up-time 1 --measurement-time 3"
+  # shellcheck disable=SC2086
+  cargo bench --locked -p realtime-protocol --bench peek -- $CRIT
+  # shellcheck disable=SC2086
+  cargo bench --locked -p realtime-relay --bench guard -- $CRIT
+  # shellcheck disable=SC2086
+  cargo bench --locked -p realtime-loadgen --bench pump -- $CRIT
+  GROUPS_ARGS=(--criterion-group 64KiB_audio_delta --criterion-group append_64KiB --criterion-group pump_roundtrip)
+
+  if command -v valgrind >/dev/null; then
+    echo "== callgrind"
+    # Instructions of 2N frames minus those of N frames, over N: start-up cancels out.
+    ir() {
+      local out="$RESULTS/callgrind.$1.$2.out"
+      valgrind --tool=callgrind --callgrind-out-file="$out" "$BIN/examples/frame_path" "$1" "$2" >/dev/null 2>&1
+      awk '/^summary:/ {print $2}' "$out"
+    }
+    entries=()
+    for path in uplink downlink pump; do
+      n=2000
+      [ "$path" = pump ] && n=500
+      a=$(ir "$path" "$n")
+      b=$(ir "$path" $((2 * n)))
+      per=$(( (b - a) / n ))
+      what=$("$BIN/examples/frame_path" "$path" 0 --describe)
+      entries+=("{\"path\":\"$path\",\"what\":\"$what\",\"instructions_per_frame\":$per,\"frames\":$n}")
+      echo "  $path: $per instructions per frame"
+    done
+    (IFS=,; echo "[${entries[*]}]") >"$RESULTS/callgrind.json"
+  fi
+fi
+
+ELAPSED=$(( $(date +%s) - STARTED ))
+COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+DIRTY=""
+git diff --quiet HEAD -- crates Cargo.lock 2>/dev/null || DIRTY=" (with uncommitted changes in the tree)"
+NOTES=(
+  --note "**Commit:** $COMMIT$DIRTY; $(rustc --version); $(date -u +%Y-%m-%dT%H:%MZ); the script took ${ELAPSED} s."
+  --note "**Load average** (1, 5, 15 min) before: $LOAD_BEFORE; after: $LOAD_AFTER. The machine is shared: other compiles may have been running during the run, which shows as CPU taken from all three processes."
+)
+if [ "$SMOKE" = 1 ]; then
+  "$BIN/realtime-loadgen" report --results "$RESULTS" --out "$RESULTS/BENCHMARKS.md" --svg "$RESULTS/latency.svg" \
+    --svg-link latency.svg --command "bash scripts/bench.sh --smoke" "${NOTES[@]}"
+  errors=$(grep -h -o '"total": [0-9]*' "$RESULTS"/*.json | awk '{s += $2} END {print s + 0}')
+  echo "== smoke: $errors errors (report: $RESULTS/BENCHMARKS.md)"
+  [ "$errors" = 0 ]
+else
+  "$BIN/realtime-loadgen" report --results "$RESULTS" --out BENCHMARKS.md --svg docs/benchmarks-latency.svg \
+    --svg-link docs/benchmarks-latency.svg --command "bash scripts/bench.sh" "${NOTES[@]}" "${GROUPS_ARGS[@]}" \
+    --findings docs/benchmarks-findings.md
+  echo "== done in ${ELAPSED} s: BENCHMARKS.md, docs/benchmarks-latency.svg (raw results in $RESULTS)"
+fi
