@@ -200,8 +200,9 @@ pub struct Limits {
     pub idle_timeout: Duration,
     pub connect_timeout: Duration,
     pub shutdown_grace: Duration,
-    /// tungstenite's read buffer per socket: 16 KiB instead of 128 KiB saves ~190 KB per idle
-    /// session at no measured latency cost.
+    /// tungstenite's read buffer per socket (it grows for a larger frame). 8 KiB instead of the
+    /// default 128 KiB: an idle session costs 36 KiB of relay memory instead of ~270 (16 KiB: 53),
+    /// and the burst benchmark showed no throughput or CPU difference (BENCHMARKS.md).
     pub read_buffer_bytes: usize,
     pub write_buffer_bytes: usize,
 }
@@ -216,7 +217,7 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(300),
             connect_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(10),
-            read_buffer_bytes: 16 * 1024,
+            read_buffer_bytes: 8 * 1024,
             write_buffer_bytes: 16 * 1024,
         }
     }

@@ -139,8 +139,9 @@ async fn serve(client: WebSocket, ctx: &SessionContext, tally: &Tally) -> &'stat
     // Phase 1: open the upstream, holding what the client sends meanwhile (judged once it is open,
     // after the operator's session settings).
     let connect_started = Instant::now();
-    let connect = app.upstream.connect(&ctx.model, limits);
-    tokio::pin!(connect);
+    // Boxed: the handshake's state (TLS included) is ~11 KB, which inline would stay in every
+    // session's task for its whole life; on the heap it is freed once the upstream is open.
+    let mut connect = Box::pin(app.upstream.connect(&ctx.model, limits));
     let mut early: Vec<ws::Message> = Vec::new();
     let mut early_bytes = 0usize;
     let connected = loop {
@@ -161,6 +162,7 @@ async fn serve(client: WebSocket, ctx: &SessionContext, tally: &Tally) -> &'stat
             _ = app.force_close.cancelled() => return finish(End::Shutdown, &mut client_tx, None, None).await,
         }
     };
+    drop(connect);
     let upstream = match connected {
         Ok(u) => u,
         Err(e) => {
