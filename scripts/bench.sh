@@ -2,7 +2,8 @@
 # Benchmarks of realtime-relay against a direct connection, written to BENCHMARKS.md.
 #
 #   bash scripts/bench.sh           # the full run (release builds; about 10 minutes on 2 cores)
-#   bash scripts/bench.sh --smoke   # every scenario for a couple of seconds (checks that it works)
+#   bash scripts/bench.sh --smoke   # every scenario for a couple of seconds, debug builds (CI: checks
+#                                   # that each works and produces its report; no figures)
 #
 # Three processes on loopback: realtime-emulator --bench (the upstream, stamping send times in event
 # ids), realtime-relay (RELAY_UPSTREAM_URL pointing at it) and realtime-loadgen, which runs each
@@ -10,7 +11,12 @@
 # memory from /proc. A fresh relay process for each scenario (so memory per session starts clean).
 # Then the criterion micro-benchmarks, callgrind instruction counts, and the report.
 #
-# Environment: BENCH_RESULTS (results directory), BENCH_EMULATOR_PORT / BENCH_RELAY_PORT.
+# The full run also measures a real peer beside the relay: LiteLLM's realtime proxy (from PyPI, in
+# target/litellm-venv, see scripts/litellm-peer.sh) in front of the same emulator, at 100 real-time
+# sessions. BENCH_PEER=0 skips it; if it cannot be installed the report says it is missing.
+#
+# Environment: BENCH_RESULTS (results directory), BENCH_EMULATOR_PORT / BENCH_RELAY_PORT /
+# BENCH_PEER_PORT, BENCH_PEER (1 by default in a full run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,9 +34,14 @@ else
 fi
 EMU_PORT=${BENCH_EMULATOR_PORT:-18581}
 RELAY_PORT=${BENCH_RELAY_PORT:-18580}
+PEER_PORT=${BENCH_PEER_PORT:-18582}
+PEER=${BENCH_PEER:-$((1 - SMOKE))}
+PEER_KEY="bench-peer-key-$RANDOM$RANDOM"
 KEY="bench-emulator-key-$RANDOM$RANDOM"
 SECRET="bench-jwt-secret-$RANDOM$RANDOM$RANDOM$RANDOM"
-BIN=target/release
+# The smoke checks that everything runs and reports, not figures: the debug builds the tests made.
+PROFILE=${BENCH_PROFILE:-$([ "$SMOKE" = 1 ] && echo debug || echo release)}
+BIN=target/$PROFILE
 STARTED=$(date +%s)
 
 # 5,000 idle sessions are 5,000 sockets in the load generator and the emulator and 10,000 in the relay.
@@ -39,10 +50,12 @@ if [ "$(ulimit -n)" -lt 12000 ]; then
   echo "warning: ulimit -n is $(ulimit -n); the 5,000-session idle run needs more than 10,000" >&2
 fi
 
-echo "== building (release)"
-cargo build --release --locked -p realtime-relay -p realtime-emulator -p realtime-loadgen --bins
+echo "== building ($PROFILE)"
+PROFILE_FLAG=()
+[ "$PROFILE" = release ] && PROFILE_FLAG=(--release)
+cargo build "${PROFILE_FLAG[@]}" --locked -p realtime-relay -p realtime-emulator -p realtime-loadgen --bins
 if [ "$SMOKE" = 0 ]; then
-  cargo build --release --locked -p realtime-loadgen --example frame_path
+  cargo build "${PROFILE_FLAG[@]}" --locked -p realtime-loadgen --example frame_path
 fi
 
 rm -rf "$RESULTS"
@@ -51,7 +64,9 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
 EMU_PID=""
 RELAY_PID=""
+PEER_PID=""
 cleanup() {
+  [ -n "$PEER_PID" ] && bash scripts/litellm-peer.sh stop "$PEER_PID" || true
   [ -n "$RELAY_PID" ] && kill "$RELAY_PID" 2>/dev/null || true
   [ -n "$EMU_PID" ] && kill "$EMU_PID" 2>/dev/null || true
   wait 2>/dev/null || true
@@ -95,15 +110,42 @@ stop_relay() {
   RELAY_PID=""
 }
 
-# scenario NAME QUERY ARGS...: one loadgen run, direct then through a fresh relay.
+# start_peer: LiteLLM's proxy in front of the emulator (PEER_PID), warmed with a first session (its
+# first connection takes half a second). On any failure PEER=0 and the report says it is missing.
+start_peer() {
+  echo "== peer: LiteLLM's realtime proxy"
+  if ! bash scripts/litellm-peer.sh install; then
+    echo "warning: LiteLLM could not be installed; the report goes without the peer" >&2
+    PEER=0
+    return 0
+  fi
+  local out
+  if ! out=$(bash scripts/litellm-peer.sh start "$EMU_PORT" "$PEER_PORT" "$KEY" "$PEER_KEY"); then
+    echo "warning: LiteLLM did not start; the report goes without the peer" >&2
+    PEER=0
+    return 0
+  fi
+  PEER_PID=${out#PID=}
+  PEER_API_KEY="$PEER_KEY" "$BIN/realtime-loadgen" run --scenario idle --smoke --sessions 1 \
+    --peer-url "ws://127.0.0.1:$PEER_PORT/v1/realtime?model=gpt-realtime" >/dev/null
+}
+
+stop_peer() {
+  [ -n "$PEER_PID" ] && bash scripts/litellm-peer.sh stop "$PEER_PID"
+  PEER_PID=""
+}
+
+# scenario NAME QUERY ARGS...: one loadgen run, direct then through a fresh relay (and through the
+# peer when PEER_PID is set: it only reaches the emulator's defaults, chunk_ms=100 and real time).
 scenario() {
   local name=$1 query=$2
   shift 2
   local extra=()
   [ "$SMOKE" = 1 ] && extra+=(--smoke)
+  [ -n "$PEER_PID" ] && extra+=(--peer-url "ws://127.0.0.1:$PEER_PORT/v1/realtime?model=gpt-realtime" --peer-pid "$PEER_PID")
   echo "== $name"
   start_relay "$query"
-  EMULATOR_API_KEY="$KEY" RELAY_JWT_SECRET="$SECRET" "$BIN/realtime-loadgen" run "$@" "${extra[@]}" \
+  EMULATOR_API_KEY="$KEY" RELAY_JWT_SECRET="$SECRET" PEER_API_KEY="$PEER_KEY" "$BIN/realtime-loadgen" run "$@" "${extra[@]}" \
     --direct-url "ws://127.0.0.1:$EMU_PORT/openai/v1/realtime?model=gpt-realtime&$query" \
     --relay-url "ws://127.0.0.1:$RELAY_PORT/realtime?model=gpt-realtime" \
     --relay-pid "$RELAY_PID" --emulator-pid "$EMU_PID" --out "$RESULTS/$name.json"
@@ -119,7 +161,10 @@ if [ "$SMOKE" = 1 ]; then
   scenario realtime-0004 "chunk_ms=100" --scenario realtime
   scenario idle-0020 "" --scenario idle --no-direct
 else
-  for n in 100 500 1000; do
+  [ "$PEER" = 1 ] && start_peer
+  scenario realtime-0100 "chunk_ms=100" --scenario realtime --sessions 100 --chunk-ms 20
+  stop_peer
+  for n in 500 1000; do
     scenario "realtime-$(printf %04d "$n")" "chunk_ms=100" --scenario realtime --sessions "$n" --chunk-ms 20
   done
   for n in 1000 5000; do

@@ -22,6 +22,9 @@ cargo test --workspace --locked --doc
 echo "== benchmark smoke run (each benchmark once, no timing)"
 cargo bench --workspace --locked -- --test >/dev/null
 
+echo "== load generator smoke run (scripts/bench.sh --smoke: every scenario, direct and relay, and the report)"
+bash scripts/bench.sh --smoke
+
 if [ -d tests/browser ]; then
   echo "== browser tests (headless Chromium)"
   # The tests start these two binaries; build them from the sources being tested.

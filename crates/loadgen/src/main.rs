@@ -46,6 +46,18 @@ struct Targets {
     /// The relay's process id, for its CPU time and memory.
     #[arg(long)]
     relay_pid: Option<u32>,
+    /// A peer proxy measured alongside (e.g. LiteLLM's realtime proxy), its WebSocket URL.
+    #[arg(long)]
+    peer_url: Option<String>,
+    /// The peer's name in reports.
+    #[arg(long, default_value = "litellm")]
+    peer_name: String,
+    /// The peer's key, sent as `Authorization: Bearer`.
+    #[arg(long, env = "PEER_API_KEY", hide_env_values = true)]
+    peer_api_key: Option<String>,
+    /// The peer's process id, for its CPU time and memory.
+    #[arg(long)]
+    peer_pid: Option<u32>,
     /// The emulator's process id, watched too.
     #[arg(long)]
     emulator_pid: Option<u32>,
@@ -77,6 +89,16 @@ impl Targets {
             auth,
             pid: self.relay_pid,
         }))
+    }
+
+    fn peer(&self) -> Option<Target> {
+        let url = self.peer_url.clone()?;
+        Some(Target {
+            name: self.peer_name.clone(),
+            url,
+            auth: self.peer_api_key.clone().map_or(Auth::None, Auth::Bearer),
+            pid: self.peer_pid,
+        })
     }
 
     fn watch(&self) -> Vec<Watch> {
@@ -207,10 +229,16 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     let direct = args.targets.direct().filter(|_| !args.no_direct);
     let relay = args.targets.relay()?;
-    if direct.is_none() && relay.is_none() {
-        bail!("give --direct-url, --relay-url, or both");
+    let peer = args.targets.peer();
+    if direct.is_none() && relay.is_none() && peer.is_none() {
+        bail!("give --direct-url, --relay-url, --peer-url, or several");
     }
-    let report = scenario::run(&sc, direct.as_ref(), relay.as_ref(), &args.targets.watch(), args.smoke).await?;
+    let targets = scenario::Targets {
+        direct: direct.as_ref(),
+        relay: relay.as_ref(),
+        peer: peer.as_ref(),
+    };
+    let report = scenario::run(&sc, targets, &args.targets.watch(), args.smoke).await?;
     println!("{}", scenario::summary(&report));
     if let Some(out) = &args.out {
         write_json(out, &report)?;

@@ -235,10 +235,8 @@ pub fn markdown(reports: &[ScenarioReport], callgrind: &[CallgrindEntry], inputs
             );
         }
     }
-    let _ = writeln!(
-        md,
-        "| LiteLLM's realtime proxy as an optional column | not measured | not done |\n"
-    );
+    peer_target_row(&mut md, reports);
+    let _ = writeln!(md);
 
     // Errors.
     let errors: u64 = reports
@@ -247,7 +245,13 @@ pub fn markdown(reports: &[ScenarioReport], callgrind: &[CallgrindEntry], inputs
         .flatten()
         .map(|r| r.errors.total)
         .sum();
-    let _ = writeln!(md, "Errors across every run: **{errors}**.\n");
+    let _ = write!(md, "Errors across every direct and relay run: **{errors}**");
+    let peer_runs: Vec<&RunReport> = reports.iter().filter_map(|r| r.peer.as_ref()).collect();
+    if let Some(p) = peer_runs.first() {
+        let peer_errors: u64 = peer_runs.iter().map(|r| r.errors.total).sum();
+        let _ = write!(md, "; across the {} runs: {peer_errors}", p.target);
+    }
+    let _ = writeln!(md, ".\n");
 
     burst_section(&mut md, reports);
     realtime_section(&mut md, reports, inputs);
@@ -258,6 +262,102 @@ pub fn markdown(reports: &[ScenarioReport], callgrind: &[CallgrindEntry], inputs
         let _ = writeln!(md, "## Findings\n\n{}", f.trim());
     }
     md
+}
+
+/// The peer proxy's line in the targets table: measured beside the relay, or why not.
+fn peer_target_row(md: &mut String, reports: &[ScenarioReport]) {
+    let measured: Vec<&ScenarioReport> = by_kind(reports, Kind::Realtime)
+        .into_iter()
+        .filter(|r| r.peer.is_some())
+        .collect();
+    let Some(r) = measured.first() else {
+        let _ = writeln!(
+            md,
+            "| a real peer in the same report (LiteLLM's realtime proxy) | not in this run | **missed** |"
+        );
+        return;
+    };
+    let (Some(p), Some(pc)) = (&r.peer, r.peer_comparison) else {
+        return;
+    };
+    let relay = r
+        .comparison
+        .map(|c| {
+            format!(
+                "; relay: {} / {} ms",
+                ms_signed(c.added_down_p99_us),
+                ms_signed(c.added_up_p99_us)
+            )
+        })
+        .unwrap_or_default();
+    let _ = writeln!(
+        md,
+        "| a real peer in the same report ({}) | added p99 at {} sessions down / up: {} / {} ms{relay} | measured |",
+        p.target,
+        r.scenario.sessions,
+        ms_signed(pc.added_down_p99_us),
+        ms_signed(pc.added_up_p99_us),
+    );
+}
+
+/// The real-time runs through the peer proxy, beside the relay's of the same invocation.
+fn peer_realtime_table(md: &mut String, runs: &[&ScenarioReport]) {
+    let with_peer: Vec<&&ScenarioReport> = runs.iter().filter(|r| r.peer.is_some()).collect();
+    let Some(name) = with_peer
+        .first()
+        .and_then(|r| r.peer.as_ref())
+        .map(|p| p.target.clone())
+    else {
+        return;
+    };
+    let _ = writeln!(
+        md,
+        "### The same load through {name}\n\n\
+         The peer proxy runs in the same invocation, between the direct and relay rounds, against the same \
+         emulator; its process is watched like the relay's.\n"
+    );
+    let _ = writeln!(
+        md,
+        "| sessions | down: {name} | **down: added by {name}** | down: added by the relay | up: {name} | \
+         **up: added by {name}** | up: added by the relay | CPU ms per session-s: {name} / relay | \
+         RSS KiB per session: {name} / relay | errors: {name} |\n|---|---|---|---|---|---|---|---|---|---|"
+    );
+    for r in with_peer {
+        let (Some(p), Some(pc)) = (&r.peer, r.peer_comparison) else {
+            continue;
+        };
+        let rc = r.comparison.unwrap_or_default();
+        let pps = p.per_session.unwrap_or_default();
+        let rps = r.relay.as_ref().and_then(|x| x.per_session).unwrap_or_default();
+        let _ = writeln!(
+            md,
+            "| {} | {} | **{} / {} / {}** | {} / {} / {} | {} | **{} / {} / {}** | {} / {} / {} | {:.2} / {:.2} | {:.1} / {:.1} | {} |",
+            r.scenario.sessions,
+            three(&p.latency_down),
+            ms_signed(pc.added_down_p50_us),
+            ms_signed(pc.added_down_p99_us),
+            ms_signed(pc.added_down_p999_us),
+            ms_signed(rc.added_down_p50_us),
+            ms_signed(rc.added_down_p99_us),
+            ms_signed(rc.added_down_p999_us),
+            three(&p.latency_up),
+            ms_signed(pc.added_up_p50_us),
+            ms_signed(pc.added_up_p99_us),
+            ms_signed(pc.added_up_p999_us),
+            ms_signed(rc.added_up_p50_us),
+            ms_signed(rc.added_up_p99_us),
+            ms_signed(rc.added_up_p999_us),
+            pps.cpu_ms_per_session_s,
+            rps.cpu_ms_per_session_s,
+            pps.rss_kib_per_session,
+            rps.rss_kib_per_session,
+            p.errors.total,
+        );
+        for e in p.errors.examples.iter().take(3) {
+            let _ = writeln!(md, "\n> {name} error: {e}\n");
+        }
+    }
+    let _ = writeln!(md);
 }
 
 fn burst_section(md: &mut String, reports: &[ScenarioReport]) {
@@ -304,6 +404,18 @@ fn burst_section(md: &mut String, reports: &[ScenarioReport]) {
         fmt_cores(x, "relay"),
         fmt_cores(x, "loadgen"),
     );
+    if let (Some(p), Some(pc)) = (&r.peer, r.peer_comparison) {
+        let _ = writeln!(
+            md,
+            "Through {} in the same invocation: {:.0} MB/s downlink, {:.2}× direct; frame latency down {} ms; \
+             its CPU {} cores.\n",
+            p.target,
+            p.rates.bytes_down_per_s / 1e6,
+            pc.throughput_ratio,
+            three(&p.latency_down),
+            fmt_cores(p, &p.target),
+        );
+    }
 }
 
 fn realtime_section(md: &mut String, reports: &[ScenarioReport], inputs: &Inputs) {
@@ -385,6 +497,7 @@ fn realtime_section(md: &mut String, reports: &[ScenarioReport], inputs: &Inputs
         );
     }
     let _ = writeln!(md);
+    peer_realtime_table(md, &runs);
 }
 
 fn idle_section(md: &mut String, reports: &[ScenarioReport]) {
@@ -712,7 +825,43 @@ mod tests {
             direct: Some(direct),
             relay: Some(run),
             comparison: Some(comparison),
+            peer: None,
+            peer_comparison: None,
         }
+    }
+
+    #[test]
+    fn a_peer_gets_its_row_and_table_and_is_missed_when_absent() {
+        let without = markdown(&[realtime(100, 300)], &[], &Inputs::default());
+        assert!(
+            without.contains(
+                "| a real peer in the same report (LiteLLM's realtime proxy) | not in this run | **missed** |"
+            ),
+            "{without}"
+        );
+        assert!(!without.contains("### The same load through"), "{without}");
+
+        let mut r = realtime(100, 300);
+        let mut peer = RunReport {
+            target: "litellm".into(),
+            ..Default::default()
+        };
+        peer.latency_down.p99_us = 1000 + 2500;
+        peer.errors.total = 2;
+        r.peer_comparison = r.direct.as_ref().map(|d| Comparison::of(&peer, d));
+        r.peer = Some(peer);
+        let md = markdown(&[r], &[], &Inputs::default());
+        assert!(
+            md.contains("| a real peer in the same report (litellm) | added p99 at 100 sessions down / up: +2.50 / +0.00 ms; relay: +0.30 / +0.00 ms | measured |"),
+            "{md}"
+        );
+        assert!(md.contains("### The same load through litellm"), "{md}");
+        assert!(md.contains("**+0.00 / +2.50 / +0.00** | +0.00 / +0.30 / +0.00"), "{md}");
+        // The peer's errors are reported apart from ours.
+        assert!(
+            md.contains("every direct and relay run: **0**; across the litellm runs: 2."),
+            "{md}"
+        );
     }
 
     #[test]

@@ -238,7 +238,7 @@ pub struct Comparison {
     pub sessions_per_s_ratio: f64,
 }
 
-/// A scenario's report: both runs and their comparison.
+/// A scenario's report: the runs and their comparisons with direct.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScenarioReport {
     pub scenario: Scenario,
@@ -248,6 +248,12 @@ pub struct ScenarioReport {
     pub direct: Option<RunReport>,
     pub relay: Option<RunReport>,
     pub comparison: Option<Comparison>,
+    /// A peer proxy measured in the same invocation (absent from reports without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<RunReport>,
+    /// The peer against direct, like `comparison` for the relay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_comparison: Option<Comparison>,
 }
 
 fn diff(a: u64, b: u64) -> i64 {
@@ -531,36 +537,38 @@ fn users(scenario: &Scenario) -> usize {
     }
 }
 
-/// Run `scenario` against the direct target and through the relay, in alternating rounds (direct,
-/// relay, relay, direct, …), and compare them.
+/// Where one scenario's sessions go: straight to the emulator, through our relay, and through a
+/// peer proxy measured alongside (LiteLLM's realtime proxy in `scripts/bench.sh`). Any may be absent.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Targets<'a> {
+    pub direct: Option<&'a Target>,
+    pub relay: Option<&'a Target>,
+    pub peer: Option<&'a Target>,
+}
+
+/// Run `scenario` against each target in alternating rounds (direct, relay, peer, then the reverse,
+/// …) so that a change in the machine's load weighs on all alike, and compare each with direct.
 pub async fn run(
     scenario: &Scenario,
-    direct: Option<&Target>,
-    relay: Option<&Target>,
+    targets: Targets<'_>,
     others: &[Watch],
     smoke: bool,
 ) -> Result<ScenarioReport, LoadError> {
     let started_unix = realtime_emulator::bench::now_us() / 1_000_000;
-    let direct_credentials = match direct {
-        Some(t) => Some(t.credentials(users(scenario)).await?),
-        None => None,
-    };
-    let relay_credentials = match relay {
-        Some(t) => Some(t.credentials(users(scenario)).await?),
-        None => None,
-    };
+    let mut slots = Vec::new();
+    for target in [targets.direct, targets.relay, targets.peer] {
+        let slot = match target {
+            Some(t) => Some((t, t.credentials(users(scenario)).await?, Vec::new())),
+            None => None,
+        };
+        slots.push(slot);
+    }
     let pause = Duration::from_millis(if smoke { 300 } else { 1500 });
-    let (mut direct_raws, mut relay_raws) = (Vec::new(), Vec::new());
     let mut first = true;
     for round in 0..scenario.rounds.max(1) {
-        let order = if round % 2 == 0 { [true, false] } else { [false, true] };
-        for is_direct in order {
-            let (target, credentials, raws) = if is_direct {
-                (direct, &direct_credentials, &mut direct_raws)
-            } else {
-                (relay, &relay_credentials, &mut relay_raws)
-            };
-            let (Some(target), Some(credentials)) = (target, credentials) else {
+        let order: [usize; 3] = if round % 2 == 0 { [0, 1, 2] } else { [2, 1, 0] };
+        for i in order {
+            let Some((target, credentials, raws)) = &mut slots[i] else {
                 continue;
             };
             if !first {
@@ -571,12 +579,19 @@ pub async fn run(
             raws.push(measure(scenario, target, credentials, others).await);
         }
     }
-    let direct = direct.map(|t| merge(scenario, t, &direct_raws));
-    let relay = relay.map(|t| merge(scenario, t, &relay_raws));
-    let comparison = match (&relay, &direct) {
-        (Some(r), Some(d)) => Some(Comparison::of(r, d)),
+    let mut merged = slots
+        .into_iter()
+        .map(|slot| slot.map(|(t, _, raws)| merge(scenario, t, &raws)));
+    let (direct, relay, peer) = (
+        merged.next().flatten(),
+        merged.next().flatten(),
+        merged.next().flatten(),
+    );
+    let compare = |x: &Option<RunReport>| match (x, &direct) {
+        (Some(x), Some(d)) => Some(Comparison::of(x, d)),
         _ => None,
     };
+    let (comparison, peer_comparison) = (compare(&relay), compare(&peer));
     Ok(ScenarioReport {
         scenario: scenario.clone(),
         started_unix,
@@ -584,6 +599,8 @@ pub async fn run(
         direct,
         relay,
         comparison,
+        peer,
+        peer_comparison,
     })
 }
 
@@ -592,11 +609,14 @@ fn ms(us: u64) -> f64 {
 }
 
 fn line(r: &RunReport) -> String {
+    let sessions = if r.rates.sessions_per_s > 0.0 {
+        format!("{} sessions opened by {} workers", r.connected, r.sessions)
+    } else {
+        format!("{}/{} sessions", r.connected, r.sessions)
+    };
     let mut s = format!(
-        "  {:<6} {}/{} sessions, {} errors; down p50 {:.2} ms p99 {:.2} ms p99.9 {:.2} ms (n={}); up p50 {:.2} ms p99 {:.2} ms (n={})",
+        "  {:<6} {sessions}, {} errors; down p50 {:.2} ms p99 {:.2} ms p99.9 {:.2} ms (n={}); up p50 {:.2} ms p99 {:.2} ms (n={})",
         r.target,
-        r.connected,
-        r.sessions,
         r.errors.total,
         ms(r.latency_down.p50_us),
         ms(r.latency_down.p99_us),
@@ -655,13 +675,16 @@ pub fn summary(r: &ScenarioReport) -> String {
         sc.sessions,
         sc.duration_s
     );
-    for run in [&r.direct, &r.relay].into_iter().flatten() {
+    for run in [&r.direct, &r.relay, &r.peer].into_iter().flatten() {
         s.push('\n');
         s.push_str(&line(run));
     }
-    if let Some(c) = r.comparison {
+    let peer = r.peer.as_ref().map_or("the peer", |p| p.target.as_str());
+    let compared = [("the relay", r.comparison), (peer, r.peer_comparison)];
+    for (who, c) in compared {
+        let Some(c) = c else { continue };
         s.push_str(&format!(
-            "\n  added by the relay: down p50 {:+.3} ms p99 {:+.3} ms p99.9 {:+.3} ms; up p50 {:+.3} ms p99 {:+.3} ms; throughput ×{:.2}",
+            "\n  added by {who}: down p50 {:+.3} ms p99 {:+.3} ms p99.9 {:+.3} ms; up p50 {:+.3} ms p99 {:+.3} ms; throughput ×{:.2}",
             c.added_down_p50_us as f64 / 1000.0,
             c.added_down_p99_us as f64 / 1000.0,
             c.added_down_p999_us as f64 / 1000.0,

@@ -25,6 +25,8 @@ pub enum Auth {
     None,
     /// The emulator's (or the service's) key, as the `api-key` header.
     ApiKey(String),
+    /// A key sent as `Authorization: Bearer <key>` (OpenAI's way, and LiteLLM's proxy keys).
+    Bearer(String),
     /// End-user JWTs (HS256, `sub` and `exp`) signed with the relay's `RELAY_JWT_SECRET`.
     JwtSecret(String),
     /// End-user JWTs from a dev-mode relay's `GET /dev/token?user=NAME`, at this `http://` base.
@@ -74,6 +76,7 @@ impl Target {
         let headers = match &self.auth {
             Auth::None => vec![None],
             Auth::ApiKey(key) => vec![Some(("api-key", header_value(key)?))],
+            Auth::Bearer(key) => vec![Some(("authorization", header_value(&format!("Bearer {key}"))?))],
             Auth::JwtSecret(secret) => {
                 let key = jsonwebtoken::EncodingKey::from_secret(secret.as_bytes());
                 let now = realtime_emulator::bench::now_us() / 1_000_000;
