@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks of realtime-relay against a direct connection, written to BENCHMARKS.md.
 #
-#   bash scripts/bench.sh           # the full run (release builds; about 10 minutes on 2 cores)
+#   bash scripts/bench.sh           # the full run (release builds; about 20 minutes on 2 cores, with LiteLLM's install)
 #   bash scripts/bench.sh --smoke   # every scenario for a couple of seconds, debug builds (CI: checks
 #                                   # that each works and produces its report; no figures)
 #
@@ -164,7 +164,7 @@ else
   [ "$PEER" = 1 ] && start_peer
   scenario realtime-0100 "chunk_ms=100" --scenario realtime --sessions 100 --chunk-ms 20
   stop_peer
-  for n in 500 1000; do
+  for n in 250 500 1000; do
     scenario "realtime-$(printf %04d "$n")" "chunk_ms=100" --scenario realtime --sessions "$n" --chunk-ms 20
   done
   for n in 1000 5000; do
@@ -200,9 +200,9 @@ if [ "$SMOKE" = 0 ]; then
       awk '/^summary:/ {print $2}' "$out"
     }
     entries=()
-    for path in uplink downlink pump; do
+    for path in uplink downlink pump_direct pump; do
       n=2000
-      [ "$path" = pump ] && n=500
+      case "$path" in pump*) n=500 ;; esac
       a=$(ir "$path" "$n")
       b=$(ir "$path" $((2 * n)))
       per=$(( (b - a) / n ))
