@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks of realtime-relay against a direct connection, written to BENCHMARKS.md.
 #
-#   bash scripts/bench.sh           # the full run (release builds; about 20 minutes on 2 cores, with LiteLLM's install)
+#   bash scripts/bench.sh           # the full run (release builds; about 10 minutes on 2 cores, and LiteLLM's install the first time)
 #   bash scripts/bench.sh --smoke   # every scenario for a couple of seconds, debug builds (CI: checks
 #                                   # that each works and produces its report; no figures)
 #
