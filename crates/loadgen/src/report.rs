@@ -690,12 +690,28 @@ fn tick_step(range: f64, ticks: f64) -> f64 {
     nice * mag
 }
 
-/// The SVG chart: added latency (ms) at p50 and p99, down and up, against sessions.
+/// The SVG chart: added latency (ms) at p50 and p99, down and up, against sessions, on a log scale
+/// (a tenth of a millisecond and a hundred milliseconds both readable). Added latencies at or below
+/// 0.01 ms (the relay no slower than direct, within noise) sit on the floor. Hollow points are
+/// saturated runs; grey marks are the targets; a peer's p99 (down) is drawn as triangles.
 pub fn svg(reports: &[ScenarioReport]) -> String {
-    let runs: Vec<(f64, crate::scenario::Comparison)> = by_kind(reports, Kind::Realtime)
+    const FLOOR_MS: f64 = 0.01;
+    let realtime = by_kind(reports, Kind::Realtime);
+    let runs: Vec<(f64, crate::scenario::Comparison, bool)> = realtime
         .iter()
-        .filter_map(|r| r.comparison.map(|c| (r.scenario.sessions as f64, c)))
+        .filter_map(|r| r.comparison.map(|c| (r.scenario.sessions as f64, c, saturated(r))))
         .collect();
+    let peer: Vec<(f64, f64)> = realtime
+        .iter()
+        .filter_map(|r| {
+            r.peer_comparison
+                .map(|c| (r.scenario.sessions as f64, c.added_down_p99_us as f64 / 1000.0))
+        })
+        .collect();
+    let peer_name = realtime
+        .iter()
+        .find_map(|r| r.peer.as_ref().map(|p| p.target.clone()))
+        .unwrap_or_default();
     type Pick = fn(&crate::scenario::Comparison) -> i64;
     let series: [(&str, &str, &str, Pick); 4] = [
         ("down p50", "#1f77b4", "", |c| c.added_down_p50_us),
@@ -703,24 +719,27 @@ pub fn svg(reports: &[ScenarioReport]) -> String {
         ("up p50", "#d62728", "", |c| c.added_up_p50_us),
         ("up p99", "#d62728", "6 4", |c| c.added_up_p99_us),
     ];
-    let (w, h) = (720.0, 400.0);
-    let (left, right, top, bottom) = (70.0, 150.0, 40.0, 55.0);
+    let targets_ms = [
+        (100.0, targets::ADDED_P99_100_US as f64 / 1000.0),
+        (1000.0, targets::ADDED_P99_1000_US as f64 / 1000.0),
+    ];
+    let (w, h) = (720.0, 420.0);
+    let (left, right, top, bottom) = (70.0, 170.0, 40.0, 75.0);
     let pw = w - left - right;
     let ph = h - top - bottom;
     let values: Vec<f64> = runs
         .iter()
-        .flat_map(|(_, c)| series.iter().map(move |s| (s.3)(c) as f64 / 1000.0))
+        .flat_map(|(_, c, _)| series.iter().map(move |s| (s.3)(c) as f64 / 1000.0))
+        .chain(peer.iter().map(|p| p.1))
+        .chain(targets_ms.iter().map(|t| t.1))
         .collect();
-    let ymax = values.iter().copied().fold(0.1f64, f64::max);
-    let ymin = values.iter().copied().fold(0.0f64, f64::min);
-    let step = tick_step(ymax - ymin, 5.0);
-    let ymax = (ymax / step).ceil() * step;
-    let ymin = (ymin / step).floor() * step;
+    let vmax = values.iter().copied().fold(1.0f64, f64::max);
+    let (dmin, dmax) = (FLOOR_MS.log10().floor(), vmax.log10().ceil());
     let xmax = runs.iter().map(|r| r.0).fold(100.0f64, f64::max);
     let xstep = tick_step(xmax, 5.0);
     let xmax = (xmax / xstep).ceil() * xstep;
     let x = |v: f64| left + v / xmax * pw;
-    let y = |v: f64| top + (ymax - v) / (ymax - ymin).max(1e-9) * ph;
+    let y = |v: f64| top + (dmax - v.max(FLOOR_MS).log10()) / (dmax - dmin).max(1e-9) * ph;
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -729,11 +748,12 @@ pub fn svg(reports: &[ScenarioReport]) -> String {
     let _ = writeln!(s, r#"<rect width="{w}" height="{h}" fill="white"/>"#);
     let _ = writeln!(
         s,
-        r#"<text x="{}" y="22" text-anchor="middle" font-size="15">Latency added by the relay per frame (relay − direct, same run)</text>"#,
+        r#"<text x="{}" y="22" text-anchor="middle" font-size="15">Latency added per frame (relay − direct, same run)</text>"#,
         left + pw / 2.0
     );
-    let mut v = ymin;
-    while v <= ymax + step / 2.0 {
+    let mut decade = dmin;
+    while decade <= dmax + 0.5 {
+        let v = 10f64.powf(decade);
         let yy = y(v);
         let _ = writeln!(
             s,
@@ -743,7 +763,7 @@ pub fn svg(reports: &[ScenarioReport]) -> String {
             yy + 4.0,
             trim_num(v)
         );
-        v += step;
+        decade += 1.0;
     }
     let mut xv = 0.0;
     while xv <= xmax + xstep / 2.0 {
@@ -759,14 +779,13 @@ pub fn svg(reports: &[ScenarioReport]) -> String {
     }
     let _ = writeln!(
         s,
-        r#"<line x1="{left}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="black"/>"#,
-        y(0.0),
-        left + pw,
-        y(0.0)
+        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">concurrent real-time sessions</text>"#,
+        left + pw / 2.0,
+        top + ph + 38.0
     );
     let _ = writeln!(
         s,
-        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">concurrent real-time sessions</text>"#,
+        r##"<text x="{:.1}" y="{:.1}" text-anchor="middle" fill="#555" font-size="11">log scale; at or below 0.01 ms drawn on the floor; hollow points: the machine was saturated</text>"##,
         left + pw / 2.0,
         h - 12.0
     );
@@ -776,10 +795,35 @@ pub fn svg(reports: &[ScenarioReport]) -> String {
         top + ph / 2.0,
         top + ph / 2.0
     );
+    let legend = |s: &mut String, i: usize, mark: &str, name: &str| {
+        let ly = top + 10.0 + i as f64 * 20.0;
+        let lx = left + pw + 15.0;
+        let _ = writeln!(
+            s,
+            r#"{}<text x="{:.1}" y="{:.1}">{name}</text>"#,
+            mark.replace("LX", &format!("{lx:.1}"))
+                .replace("LY", &format!("{ly:.1}"))
+                .replace("RX", &format!("{:.1}", lx + 30.0))
+                .replace("MX", &format!("{:.1}", lx + 15.0)),
+            lx + 36.0,
+            ly + 4.0
+        );
+    };
+    for (tx, tv) in targets_ms {
+        if tx <= xmax {
+            let (xx, yy) = (x(tx), y(tv));
+            let _ = writeln!(
+                s,
+                r##"<line x1="{:.1}" y1="{yy:.1}" x2="{:.1}" y2="{yy:.1}" stroke="#888" stroke-width="3"/>"##,
+                xx - 14.0,
+                xx + 14.0
+            );
+        }
+    }
     for (i, (name, color, dash, pick)) in series.iter().enumerate() {
-        let points: Vec<String> = runs
+        let points: Vec<(f64, f64, bool)> = runs
             .iter()
-            .map(|(n, c)| format!("{:.1},{:.1}", x(*n), y(pick(c) as f64 / 1000.0)))
+            .map(|(n, c, sat)| (x(*n), y(pick(c) as f64 / 1000.0), *sat))
             .collect();
         let dash_attr = if dash.is_empty() {
             String::new()
@@ -787,26 +831,44 @@ pub fn svg(reports: &[ScenarioReport]) -> String {
             format!(r#" stroke-dasharray="{dash}""#)
         };
         if !points.is_empty() {
+            let line: Vec<String> = points.iter().map(|(px, py, _)| format!("{px:.1},{py:.1}")).collect();
             let _ = writeln!(
                 s,
                 r#"<polyline fill="none" stroke="{color}" stroke-width="2"{dash_attr} points="{}"/>"#,
-                points.join(" ")
+                line.join(" ")
             );
-            for p in &points {
-                let (px, py) = p.split_once(',').unwrap_or(("0", "0"));
-                let _ = writeln!(s, r#"<circle cx="{px}" cy="{py}" r="3" fill="{color}"/>"#);
+            for (px, py, sat) in &points {
+                let fill = if *sat { "white" } else { color };
+                let _ = writeln!(
+                    s,
+                    r#"<circle cx="{px:.1}" cy="{py:.1}" r="3.5" fill="{fill}" stroke="{color}" stroke-width="1.5"/>"#
+                );
             }
         }
-        let ly = top + 10.0 + i as f64 * 20.0;
-        let lx = left + pw + 15.0;
+        let mark = format!(r#"<line x1="LX" y1="LY" x2="RX" y2="LY" stroke="{color}" stroke-width="2"{dash_attr}/>"#);
+        legend(&mut s, i, &mark, name);
+    }
+    let mut next = series.len();
+    for (n, v) in &peer {
+        let (px, py) = (x(*n), y(*v));
         let _ = writeln!(
             s,
-            r#"<line x1="{lx:.1}" y1="{ly:.1}" x2="{:.1}" y2="{ly:.1}" stroke="{color}" stroke-width="2"{dash_attr}/><text x="{:.1}" y="{:.1}">{name}</text>"#,
-            lx + 30.0,
-            lx + 36.0,
-            ly + 4.0
+            r##"<path d="M{:.1},{:.1} L{:.1},{:.1} L{:.1},{:.1} Z" fill="#2ca02c"/>"##,
+            px,
+            py - 5.0,
+            px - 5.0,
+            py + 4.0,
+            px + 5.0,
+            py + 4.0
         );
     }
+    if !peer.is_empty() {
+        let mark = r##"<path d="M MX,LY m0,-5 l-5,9 l10,0 Z" fill="#2ca02c"/>"##;
+        legend(&mut s, next, mark, &format!("{peer_name} down p99"));
+        next += 1;
+    }
+    let mark = r##"<line x1="LX" y1="LY" x2="RX" y2="LY" stroke="#888" stroke-width="3"/>"##;
+    legend(&mut s, next, mark, "target p99");
     let _ = writeln!(s, "</svg>");
     s
 }
@@ -914,6 +976,30 @@ mod tests {
         let chart = svg(&reports);
         assert!(chart.starts_with("<svg") && chart.trim_end().ends_with("</svg>"));
         assert_eq!(chart.matches("<polyline").count(), 4);
+        // Log scale from the 0.01 ms floor; the targets drawn; no run saturated, so no hollow point.
+        assert!(
+            chart.contains(">0.01</text>") && chart.contains(">10</text>"),
+            "{chart}"
+        );
+        assert!(chart.contains("target p99"), "{chart}");
+        assert!(!chart.contains(r##"fill="white" stroke="#"##), "{chart}");
+
+        // A run whose relay side kept every core busy is drawn hollow and its CPU is not judged.
+        let mut busy = realtime(500, 40_000);
+        if let Some(relay) = busy.relay.as_mut() {
+            relay.machine_cores = 64.0;
+            relay.per_session = Some(crate::scenario::PerSession {
+                cpu_ms_per_session_s: 0.5,
+                rss_kib_per_session: 90.0,
+            });
+        }
+        assert!(saturated(&busy));
+        assert!(svg(&[busy.clone()]).contains(r##"fill="white" stroke="#"##));
+        let md = markdown(&[busy], &[], &Inputs::default());
+        assert!(
+            md.contains("| relay CPU ≤ 1 ms per session-second (500 sessions) | 0.50 ms | not a measure: the machine was saturated |"),
+            "{md}"
+        );
     }
 
     #[test]
