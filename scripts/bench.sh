@@ -50,6 +50,17 @@ if [ "$(ulimit -n)" -lt 12000 ]; then
   echo "warning: ulimit -n is $(ulimit -n); the 5,000-session idle run needs more than 10,000" >&2
 fi
 
+# The full run counts instructions with valgrind's callgrind (Debian's package) and needs python3-venv
+# for LiteLLM's virtualenv (scripts/litellm-peer.sh installs that one itself).
+if [ "$SMOKE" = 0 ] && ! command -v valgrind >/dev/null; then
+  echo "== installing valgrind"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  { $SUDO apt-get update -qq &&
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends valgrind >/dev/null; } ||
+    echo "warning: valgrind could not be installed; the report goes without callgrind counts" >&2
+fi
+
 echo "== building ($PROFILE)"
 PROFILE_FLAG=()
 [ "$PROFILE" = release ] && PROFILE_FLAG=(--release)
