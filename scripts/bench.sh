@@ -11,12 +11,14 @@
 # memory from /proc. A fresh relay process for each scenario (so memory per session starts clean).
 # Then the criterion micro-benchmarks, callgrind instruction counts, and the report.
 #
-# The full run also measures a real peer beside the relay: LiteLLM's realtime proxy (from PyPI, in
-# target/litellm-venv, see scripts/litellm-peer.sh) in front of the same emulator, at 100 real-time
-# sessions. BENCH_PEER=0 skips it; if it cannot be installed the report says it is missing.
+# Peers measured beside the relay in the same runs: a minimal relay (crates/loadgen/examples/
+# minimal_relay.rs: the floor of axum + tokio-tungstenite) in the burst and up to 500 real-time
+# sessions, and, in a full run, LiteLLM's realtime proxy (from PyPI, in target/litellm-venv, see
+# scripts/litellm-peer.sh) in front of the same emulator at 100 real-time sessions. BENCH_PEER=0 skips
+# LiteLLM; if it cannot be installed the report says it is missing.
 #
 # Environment: BENCH_RESULTS (results directory), BENCH_EMULATOR_PORT / BENCH_RELAY_PORT /
-# BENCH_PEER_PORT, BENCH_PEER (1 by default in a full run).
+# BENCH_PEER_PORT / BENCH_MINIMAL_PORT, BENCH_PEER (1 by default in a full run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,6 +37,7 @@ fi
 EMU_PORT=${BENCH_EMULATOR_PORT:-18581}
 RELAY_PORT=${BENCH_RELAY_PORT:-18580}
 PEER_PORT=${BENCH_PEER_PORT:-18582}
+MIN_PORT=${BENCH_MINIMAL_PORT:-18583}
 PEER=${BENCH_PEER:-$((1 - SMOKE))}
 PEER_KEY="bench-peer-key-$RANDOM$RANDOM"
 KEY="bench-emulator-key-$RANDOM$RANDOM"
@@ -65,6 +68,7 @@ echo "== building ($PROFILE)"
 PROFILE_FLAG=()
 [ "$PROFILE" = release ] && PROFILE_FLAG=(--release)
 cargo build "${PROFILE_FLAG[@]}" --locked -p realtime-relay -p realtime-emulator -p realtime-loadgen --bins
+cargo build "${PROFILE_FLAG[@]}" --locked -p realtime-loadgen --example minimal_relay
 if [ "$SMOKE" = 0 ]; then
   cargo build "${PROFILE_FLAG[@]}" --locked -p realtime-loadgen --example frame_path
 fi
@@ -76,7 +80,9 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 EMU_PID=""
 RELAY_PID=""
 PEER_PID=""
+MIN_PID=""
 cleanup() {
+  [ -n "$MIN_PID" ] && kill "$MIN_PID" 2>/dev/null || true
   [ -n "$PEER_PID" ] && bash scripts/litellm-peer.sh stop "$PEER_PID" || true
   [ -n "$RELAY_PID" ] && kill "$RELAY_PID" 2>/dev/null || true
   [ -n "$EMU_PID" ] && kill "$EMU_PID" 2>/dev/null || true
@@ -146,14 +152,34 @@ stop_peer() {
   PEER_PID=""
 }
 
-# scenario NAME QUERY ARGS...: one loadgen run, direct then through a fresh relay (and through the
-# peer when PEER_PID is set: it only reaches the emulator's defaults, chunk_ms=100 and real time).
+# start_minimal QUERY: the minimal relay (crates/loadgen/examples/minimal_relay.rs: axum and
+# tokio-tungstenite at their defaults, no auth, no policy) in front of the emulator with QUERY.
+start_minimal() {
+  "$BIN/examples/minimal_relay" "127.0.0.1:$MIN_PORT" "ws://127.0.0.1:$EMU_PORT/v1/realtime?model=gpt-realtime&$1" \
+    "$KEY" >>"$RESULTS/minimal.log" 2>&1 &
+  MIN_PID=$!
+  wait_healthy "$MIN_PORT"
+}
+
+stop_minimal() {
+  [ -n "$MIN_PID" ] && { kill "$MIN_PID" 2>/dev/null || true; wait "$MIN_PID" 2>/dev/null || true; }
+  MIN_PID=""
+}
+
+# scenario NAME QUERY ARGS...: one loadgen run: direct, through a fresh relay, through the minimal
+# relay when WITH_MINIMAL=1, and through LiteLLM when PEER_PID is set (it only reaches the emulator's
+# defaults: chunk_ms=100 and real time).
 scenario() {
   local name=$1 query=$2
   shift 2
   local extra=()
   [ "$SMOKE" = 1 ] && extra+=(--smoke)
-  [ -n "$PEER_PID" ] && extra+=(--peer-url "ws://127.0.0.1:$PEER_PORT/v1/realtime?model=gpt-realtime" --peer-pid "$PEER_PID")
+  if [ "${WITH_MINIMAL:-0}" = 1 ]; then
+    start_minimal "$query"
+    extra+=(--peer-url "ws://127.0.0.1:$MIN_PORT/realtime" --peer-name minimal --peer-pid "$MIN_PID")
+  fi
+  [ -n "$PEER_PID" ] && extra+=(--peer-url "ws://127.0.0.1:$PEER_PORT/v1/realtime?model=gpt-realtime" \
+    --peer-name litellm --peer-pid "$PEER_PID")
   echo "== $name"
   start_relay "$query"
   EMULATOR_API_KEY="$KEY" RELAY_JWT_SECRET="$SECRET" PEER_API_KEY="$PEER_KEY" "$BIN/realtime-loadgen" run "$@" "${extra[@]}" \
@@ -161,23 +187,26 @@ scenario() {
     --relay-url "ws://127.0.0.1:$RELAY_PORT/realtime?model=gpt-realtime" \
     --relay-pid "$RELAY_PID" --emulator-pid "$EMU_PID" --out "$RESULTS/$name.json"
   stop_relay
+  stop_minimal
 }
 
 start_emulator
 
 # Burst: narration as fast as the emulator sends it, 1 s of audio (64 KB of base64) per delta.
-scenario burst "pace=fast&chunk_ms=1000" --scenario burst
+# The minimal relay beside ours in the burst and below the machine's saturation.
+WITH_MINIMAL=1 scenario burst "pace=fast&chunk_ms=1000" --scenario burst
 # Real time: 100 ms output deltas (the API's usual size), 20 ms appends.
 if [ "$SMOKE" = 1 ]; then
-  scenario realtime-0004 "chunk_ms=100" --scenario realtime
+  WITH_MINIMAL=1 scenario realtime-0004 "chunk_ms=100" --scenario realtime
   scenario idle-0020 "" --scenario idle --no-direct
 else
   [ "$PEER" = 1 ] && start_peer
-  scenario realtime-0100 "chunk_ms=100" --scenario realtime --sessions 100 --chunk-ms 20
+  WITH_MINIMAL=1 scenario realtime-0100 "chunk_ms=100" --scenario realtime --sessions 100 --chunk-ms 20
   stop_peer
-  for n in 250 500 1000; do
-    scenario "realtime-$(printf %04d "$n")" "chunk_ms=100" --scenario realtime --sessions "$n" --chunk-ms 20
+  for n in 250 500; do
+    WITH_MINIMAL=1 scenario "realtime-$(printf %04d "$n")" "chunk_ms=100" --scenario realtime --sessions "$n" --chunk-ms 20
   done
+  scenario realtime-1000 "chunk_ms=100" --scenario realtime --sessions 1000 --chunk-ms 20
   for n in 1000 5000; do
     scenario "idle-$(printf %04d "$n")" "" --scenario idle --sessions "$n" --no-direct
   done

@@ -1,7 +1,7 @@
 //! realtime-loadgen: a load generator for realtime-relay.
 //!
 //! It runs N concurrent Realtime sessions straight to the emulator, through the relay, and
-//! optionally through a peer proxy (LiteLLM's), in the same invocation, and reports what the relay adds: per-frame one-way latency both ways
+//! optionally through peer proxies (a minimal relay, LiteLLM's), in the same invocation, and reports what the relay adds: per-frame one-way latency both ways
 //! (from the emulator's benchmark stamps, [`realtime_emulator::bench`]), time to first audio,
 //! frames and bytes per second each way, errors, and the relay process's CPU time and memory
 //! (read from `/proc`). Map of the crate:
@@ -48,7 +48,7 @@ pub async fn smoke(direct: &Target, relay: &Target, others: &[Watch]) -> Result<
         let targets = scenario::Targets {
             direct,
             relay: Some(relay),
-            peer: None,
+            peers: &[],
         };
         out.push(scenario::run(&scenario, targets, others, true).await?);
     }

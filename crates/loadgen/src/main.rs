@@ -46,18 +46,19 @@ struct Targets {
     /// The relay's process id, for its CPU time and memory.
     #[arg(long)]
     relay_pid: Option<u32>,
-    /// A peer proxy measured alongside (e.g. LiteLLM's realtime proxy), its WebSocket URL.
+    /// A peer proxy measured alongside (a minimal relay, LiteLLM's realtime proxy…), its WebSocket
+    /// URL. Repeatable: the n-th `--peer-name` and `--peer-pid` go with the n-th URL.
     #[arg(long)]
-    peer_url: Option<String>,
-    /// The peer's name in reports.
-    #[arg(long, default_value = "litellm")]
-    peer_name: String,
-    /// The peer's key, sent as `Authorization: Bearer`.
+    peer_url: Vec<String>,
+    /// A peer's name in reports (default: peer1, peer2…).
+    #[arg(long)]
+    peer_name: Vec<String>,
+    /// A peer's process id, for its CPU time and memory.
+    #[arg(long)]
+    peer_pid: Vec<u32>,
+    /// The peers' key, sent as `Authorization: Bearer` (a peer without keys ignores it).
     #[arg(long, env = "PEER_API_KEY", hide_env_values = true)]
     peer_api_key: Option<String>,
-    /// The peer's process id, for its CPU time and memory.
-    #[arg(long)]
-    peer_pid: Option<u32>,
     /// The emulator's process id, watched too.
     #[arg(long)]
     emulator_pid: Option<u32>,
@@ -91,14 +92,21 @@ impl Targets {
         }))
     }
 
-    fn peer(&self) -> Option<Target> {
-        let url = self.peer_url.clone()?;
-        Some(Target {
-            name: self.peer_name.clone(),
-            url,
-            auth: self.peer_api_key.clone().map_or(Auth::None, Auth::Bearer),
-            pid: self.peer_pid,
-        })
+    fn peers(&self) -> Vec<Target> {
+        self.peer_url
+            .iter()
+            .enumerate()
+            .map(|(i, url)| Target {
+                name: self
+                    .peer_name
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| format!("peer{}", i + 1)),
+                url: url.clone(),
+                auth: self.peer_api_key.clone().map_or(Auth::None, Auth::Bearer),
+                pid: self.peer_pid.get(i).copied(),
+            })
+            .collect()
     }
 
     fn watch(&self) -> Vec<Watch> {
@@ -229,14 +237,14 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     let direct = args.targets.direct().filter(|_| !args.no_direct);
     let relay = args.targets.relay()?;
-    let peer = args.targets.peer();
-    if direct.is_none() && relay.is_none() && peer.is_none() {
+    let peers = args.targets.peers();
+    if direct.is_none() && relay.is_none() && peers.is_empty() {
         bail!("give --direct-url, --relay-url, --peer-url, or several");
     }
     let targets = scenario::Targets {
         direct: direct.as_ref(),
         relay: relay.as_ref(),
-        peer: peer.as_ref(),
+        peers: &peers,
     };
     let report = scenario::run(&sc, targets, &args.targets.watch(), args.smoke).await?;
     println!("{}", scenario::summary(&report));

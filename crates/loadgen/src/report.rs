@@ -262,10 +262,15 @@ pub fn markdown(reports: &[ScenarioReport], callgrind: &[CallgrindEntry], inputs
         .map(|r| r.errors.total)
         .sum();
     let _ = write!(md, "Errors across every direct and relay run: **{errors}**");
-    let peer_runs: Vec<&RunReport> = reports.iter().filter_map(|r| r.peer.as_ref()).collect();
-    if let Some(p) = peer_runs.first() {
-        let peer_errors: u64 = peer_runs.iter().map(|r| r.errors.total).sum();
-        let _ = write!(md, "; across the {} runs: {peer_errors}", p.target);
+    let mut peer_errors: Vec<(&str, u64)> = Vec::new();
+    for p in reports.iter().flat_map(|r| &r.peers) {
+        match peer_errors.iter_mut().find(|(n, _)| *n == p.target) {
+            Some((_, e)) => *e += p.errors.total,
+            None => peer_errors.push((&p.target, p.errors.total)),
+        }
+    }
+    for (name, e) in peer_errors {
+        let _ = write!(md, "; across the {name} runs: {e}");
     }
     let _ = writeln!(md, ".\n");
 
@@ -280,11 +285,11 @@ pub fn markdown(reports: &[ScenarioReport], callgrind: &[CallgrindEntry], inputs
     md
 }
 
-/// The peer proxy's line in the targets table: measured beside the relay, or why not.
+/// The peers' line in the targets table: measured beside the relay, or missing.
 fn peer_target_row(md: &mut String, reports: &[ScenarioReport]) {
     let measured: Vec<&ScenarioReport> = by_kind(reports, Kind::Realtime)
         .into_iter()
-        .filter(|r| r.peer.is_some())
+        .filter(|r| !r.peers.is_empty())
         .collect();
     let Some(r) = measured.first() else {
         let _ = writeln!(
@@ -293,84 +298,83 @@ fn peer_target_row(md: &mut String, reports: &[ScenarioReport]) {
         );
         return;
     };
-    let (Some(p), Some(pc)) = (&r.peer, r.peer_comparison) else {
-        return;
-    };
-    let relay = r
-        .comparison
-        .map(|c| {
+    let names: Vec<&str> = r.peers.iter().map(|p| p.target.as_str()).collect();
+    let mut figures: Vec<String> = r
+        .peers
+        .iter()
+        .zip(&r.peer_comparisons)
+        .map(|(p, c)| {
             format!(
-                "; relay: {} / {} ms",
+                "{} {} / {}",
+                p.target,
                 ms_signed(c.added_down_p99_us),
                 ms_signed(c.added_up_p99_us)
             )
         })
-        .unwrap_or_default();
+        .collect();
+    if let Some(c) = r.comparison {
+        figures.push(format!(
+            "the relay {} / {}",
+            ms_signed(c.added_down_p99_us),
+            ms_signed(c.added_up_p99_us)
+        ));
+    }
     let _ = writeln!(
         md,
-        "| a real peer in the same report ({}) | added p99 at {} sessions down / up: {} / {} ms{relay} | measured |",
-        p.target,
+        "| a real peer in the same report ({}) | added p99 (ms) at {} sessions, down / up: {} | measured |",
+        names.join(", "),
         r.scenario.sessions,
-        ms_signed(pc.added_down_p99_us),
-        ms_signed(pc.added_up_p99_us),
+        figures.join("; "),
     );
 }
 
-/// The real-time runs through the peer proxy, beside the relay's of the same invocation.
+/// The real-time runs through the peers, beside the relay's of the same invocation.
 fn peer_realtime_table(md: &mut String, runs: &[&ScenarioReport]) {
-    let with_peer: Vec<&&ScenarioReport> = runs.iter().filter(|r| r.peer.is_some()).collect();
-    let Some(name) = with_peer
-        .first()
-        .and_then(|r| r.peer.as_ref())
-        .map(|p| p.target.clone())
-    else {
+    let with_peers: Vec<&&ScenarioReport> = runs.iter().filter(|r| !r.peers.is_empty()).collect();
+    if with_peers.is_empty() {
         return;
-    };
+    }
     let _ = writeln!(
         md,
-        "### The same load through {name}\n\n\
-         The peer proxy runs in the same invocation, between the direct and relay rounds, against the same \
-         emulator; its process is watched like the relay's.\n"
+        "### The same load through other relays\n\n\
+         Each peer runs in the same invocation as the direct and relay rounds (alternating with them), \
+         against the same emulator; its process is watched like the relay's.\n"
     );
     let _ = writeln!(
         md,
-        "| sessions | down: {name} | **down: added by {name}** | down: added by the relay | up: {name} | \
-         **up: added by {name}** | up: added by the relay | CPU ms per session-s: {name} / relay | \
-         RSS KiB per session: {name} / relay | errors: {name} |\n|---|---|---|---|---|---|---|---|---|---|"
+        "| sessions | through | down | **down: added** | up | **up: added** | CPU ms per session-s | \
+         RSS KiB per session | errors |\n|---|---|---|---|---|---|---|---|---|"
     );
-    for r in with_peer {
-        let (Some(p), Some(pc)) = (&r.peer, r.peer_comparison) else {
-            continue;
-        };
-        let rc = r.comparison.unwrap_or_default();
-        let pps = p.per_session.unwrap_or_default();
-        let rps = r.relay.as_ref().and_then(|x| x.per_session).unwrap_or_default();
-        let _ = writeln!(
-            md,
-            "| {} | {} | **{} / {} / {}** | {} / {} / {} | {} | **{} / {} / {}** | {} / {} / {} | {:.2} / {:.2} | {:.1} / {:.1} | {} |",
-            r.scenario.sessions,
-            three(&p.latency_down),
-            ms_signed(pc.added_down_p50_us),
-            ms_signed(pc.added_down_p99_us),
-            ms_signed(pc.added_down_p999_us),
-            ms_signed(rc.added_down_p50_us),
-            ms_signed(rc.added_down_p99_us),
-            ms_signed(rc.added_down_p999_us),
-            three(&p.latency_up),
-            ms_signed(pc.added_up_p50_us),
-            ms_signed(pc.added_up_p99_us),
-            ms_signed(pc.added_up_p999_us),
-            ms_signed(rc.added_up_p50_us),
-            ms_signed(rc.added_up_p99_us),
-            ms_signed(rc.added_up_p999_us),
-            pps.cpu_ms_per_session_s,
-            rps.cpu_ms_per_session_s,
-            pps.rss_kib_per_session,
-            rps.rss_kib_per_session,
-            p.errors.total,
-        );
-        for e in p.errors.examples.iter().take(3) {
-            let _ = writeln!(md, "\n> {name} error: {e}\n");
+    for r in with_peers {
+        let relay = r.relay.as_ref().zip(r.comparison).map(|(x, c)| ("the relay", x, c));
+        let peers = r
+            .peers
+            .iter()
+            .zip(&r.peer_comparisons)
+            .map(|(p, c)| (p.target.as_str(), p, *c));
+        for (name, x, c) in relay.into_iter().chain(peers) {
+            let ps = x.per_session.unwrap_or_default();
+            let _ = writeln!(
+                md,
+                "| {} | {name} | {} | **{} / {} / {}** | {} | **{} / {} / {}** | {:.2} | {:.1} | {} |",
+                r.scenario.sessions,
+                three(&x.latency_down),
+                ms_signed(c.added_down_p50_us),
+                ms_signed(c.added_down_p99_us),
+                ms_signed(c.added_down_p999_us),
+                three(&x.latency_up),
+                ms_signed(c.added_up_p50_us),
+                ms_signed(c.added_up_p99_us),
+                ms_signed(c.added_up_p999_us),
+                ps.cpu_ms_per_session_s,
+                ps.rss_kib_per_session,
+                x.errors.total,
+            );
+        }
+        for p in &r.peers {
+            for e in p.errors.examples.iter().take(3) {
+                let _ = writeln!(md, "\n> {} error: {e}\n", p.target);
+            }
         }
     }
     let _ = writeln!(md);
@@ -420,7 +424,7 @@ fn burst_section(md: &mut String, reports: &[ScenarioReport]) {
         fmt_cores(x, "relay"),
         fmt_cores(x, "loadgen"),
     );
-    if let (Some(p), Some(pc)) = (&r.peer, r.peer_comparison) {
+    for (p, pc) in r.peers.iter().zip(&r.peer_comparisons) {
         let _ = writeln!(
             md,
             "Through {} in the same invocation: {:.0} MB/s downlink, {:.2}× direct; frame latency down {} ms; \
@@ -693,7 +697,7 @@ fn tick_step(range: f64, ticks: f64) -> f64 {
 /// The SVG chart: added latency (ms) at p50 and p99, down and up, against sessions, on a log scale
 /// (a tenth of a millisecond and a hundred milliseconds both readable). Added latencies at or below
 /// 0.01 ms (the relay no slower than direct, within noise) sit on the floor. Hollow points are
-/// saturated runs; grey marks are the targets; a peer's p99 (down) is drawn as triangles.
+/// saturated runs; grey marks are the targets; each peer's p99 (down) is drawn as triangles.
 pub fn svg(reports: &[ScenarioReport]) -> String {
     const FLOOR_MS: f64 = 0.01;
     let realtime = by_kind(reports, Kind::Realtime);
@@ -701,17 +705,18 @@ pub fn svg(reports: &[ScenarioReport]) -> String {
         .iter()
         .filter_map(|r| r.comparison.map(|c| (r.scenario.sessions as f64, c, saturated(r))))
         .collect();
-    let peer: Vec<(f64, f64)> = realtime
-        .iter()
-        .filter_map(|r| {
-            r.peer_comparison
-                .map(|c| (r.scenario.sessions as f64, c.added_down_p99_us as f64 / 1000.0))
-        })
-        .collect();
-    let peer_name = realtime
-        .iter()
-        .find_map(|r| r.peer.as_ref().map(|p| p.target.clone()))
-        .unwrap_or_default();
+    // Each peer's down p99 by sessions, peers in order of first appearance.
+    let mut peers: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    for r in &realtime {
+        for (p, c) in r.peers.iter().zip(&r.peer_comparisons) {
+            let point = (r.scenario.sessions as f64, c.added_down_p99_us as f64 / 1000.0);
+            match peers.iter_mut().find(|(n, _)| *n == p.target) {
+                Some((_, points)) => points.push(point),
+                None => peers.push((p.target.clone(), vec![point])),
+            }
+        }
+    }
+    const PEER_COLORS: [&str; 3] = ["#2ca02c", "#9467bd", "#8c564b"];
     type Pick = fn(&crate::scenario::Comparison) -> i64;
     let series: [(&str, &str, &str, Pick); 4] = [
         ("down p50", "#1f77b4", "", |c| c.added_down_p50_us),
@@ -730,7 +735,7 @@ pub fn svg(reports: &[ScenarioReport]) -> String {
     let values: Vec<f64> = runs
         .iter()
         .flat_map(|(_, c, _)| series.iter().map(move |s| (s.3)(c) as f64 / 1000.0))
-        .chain(peer.iter().map(|p| p.1))
+        .chain(peers.iter().flat_map(|(_, points)| points.iter().map(|p| p.1)))
         .chain(targets_ms.iter().map(|t| t.1))
         .collect();
     let vmax = values.iter().copied().fold(1.0f64, f64::max);
@@ -849,22 +854,23 @@ pub fn svg(reports: &[ScenarioReport]) -> String {
         legend(&mut s, i, &mark, name);
     }
     let mut next = series.len();
-    for (n, v) in &peer {
-        let (px, py) = (x(*n), y(*v));
-        let _ = writeln!(
-            s,
-            r##"<path d="M{:.1},{:.1} L{:.1},{:.1} L{:.1},{:.1} Z" fill="#2ca02c"/>"##,
-            px,
-            py - 5.0,
-            px - 5.0,
-            py + 4.0,
-            px + 5.0,
-            py + 4.0
-        );
-    }
-    if !peer.is_empty() {
-        let mark = r##"<path d="M MX,LY m0,-5 l-5,9 l10,0 Z" fill="#2ca02c"/>"##;
-        legend(&mut s, next, mark, &format!("{peer_name} down p99"));
+    for (k, (name, points)) in peers.iter().enumerate() {
+        let color = PEER_COLORS[k % PEER_COLORS.len()];
+        for (n, v) in points {
+            let (px, py) = (x(*n), y(*v));
+            let _ = writeln!(
+                s,
+                r#"<path d="M{:.1},{:.1} L{:.1},{:.1} L{:.1},{:.1} Z" fill="{color}"/>"#,
+                px,
+                py - 5.0,
+                px - 5.0,
+                py + 4.0,
+                px + 5.0,
+                py + 4.0
+            );
+        }
+        let mark = format!(r#"<path d="M MX,LY m0,-5 l-5,9 l10,0 Z" fill="{color}"/>"#);
+        legend(&mut s, next, &mark, &format!("{name} down p99"));
         next += 1;
     }
     let mark = r##"<line x1="LX" y1="LY" x2="RX" y2="LY" stroke="#888" stroke-width="3"/>"##;
@@ -906,8 +912,8 @@ mod tests {
             direct: Some(direct),
             relay: Some(run),
             comparison: Some(comparison),
-            peer: None,
-            peer_comparison: None,
+            peers: Vec::new(),
+            peer_comparisons: Vec::new(),
         }
     }
 
@@ -923,25 +929,41 @@ mod tests {
         assert!(!without.contains("### The same load through"), "{without}");
 
         let mut r = realtime(100, 300);
-        let mut peer = RunReport {
-            target: "litellm".into(),
-            ..Default::default()
-        };
-        peer.latency_down.p99_us = 1000 + 2500;
-        peer.errors.total = 2;
-        r.peer_comparison = r.direct.as_ref().map(|d| Comparison::of(&peer, d));
-        r.peer = Some(peer);
-        let md = markdown(&[r], &[], &Inputs::default());
+        for (name, p99, errors) in [("minimal", 400, 0), ("litellm", 2500, 2)] {
+            let mut peer = RunReport {
+                target: name.into(),
+                ..Default::default()
+            };
+            peer.latency_down.p99_us = 1000 + p99;
+            peer.errors.total = errors;
+            r.peer_comparisons
+                .extend(r.direct.as_ref().map(|d| Comparison::of(&peer, d)));
+            r.peers.push(peer);
+        }
+        let md = markdown(&[r.clone()], &[], &Inputs::default());
         assert!(
-            md.contains("| a real peer in the same report (litellm) | added p99 at 100 sessions down / up: +2.50 / +0.00 ms; relay: +0.30 / +0.00 ms | measured |"),
+            md.contains(
+                "| a real peer in the same report (minimal, litellm) | added p99 (ms) at 100 sessions, down / up: \
+                 minimal +0.40 / +0.00; litellm +2.50 / +0.00; the relay +0.30 / +0.00 | measured |"
+            ),
             "{md}"
         );
-        assert!(md.contains("### The same load through litellm"), "{md}");
-        assert!(md.contains("**+0.00 / +2.50 / +0.00** | +0.00 / +0.30 / +0.00"), "{md}");
-        // The peer's errors are reported apart from ours.
+        assert!(md.contains("### The same load through other relays"), "{md}");
+        assert!(md.contains("| 100 | the relay | "), "{md}");
         assert!(
-            md.contains("every direct and relay run: **0**; across the litellm runs: 2."),
+            md.contains("| 100 | litellm | 0.00 / 3.50 / 0.00 | **+0.00 / +2.50 / +0.00** |"),
             "{md}"
+        );
+        // The peers' errors are reported apart from ours.
+        assert!(
+            md.contains("every direct and relay run: **0**; across the minimal runs: 0; across the litellm runs: 2."),
+            "{md}"
+        );
+        // Each peer gets its triangles and its legend.
+        let chart = svg(&[r]);
+        assert!(
+            chart.contains("minimal down p99") && chart.contains("litellm down p99"),
+            "{chart}"
         );
     }
 

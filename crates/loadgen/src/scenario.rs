@@ -248,12 +248,12 @@ pub struct ScenarioReport {
     pub direct: Option<RunReport>,
     pub relay: Option<RunReport>,
     pub comparison: Option<Comparison>,
-    /// A peer proxy measured in the same invocation (absent from reports without one).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub peer: Option<RunReport>,
-    /// The peer against direct, like `comparison` for the relay.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub peer_comparison: Option<Comparison>,
+    /// Peer proxies measured in the same invocation (none in most reports).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub peers: Vec<RunReport>,
+    /// Each peer against direct, like `comparison` for the relay (same order as `peers`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub peer_comparisons: Vec<Comparison>,
 }
 
 fn diff(a: u64, b: u64) -> i64 {
@@ -537,17 +537,19 @@ fn users(scenario: &Scenario) -> usize {
     }
 }
 
-/// Where one scenario's sessions go: straight to the emulator, through our relay, and through a
-/// peer proxy measured alongside (LiteLLM's realtime proxy in `scripts/bench.sh`). Any may be absent.
+/// Where one scenario's sessions go: straight to the emulator, through our relay, and through peer
+/// proxies measured alongside (in `scripts/bench.sh`: a minimal axum relay and LiteLLM's realtime
+/// proxy). Any may be absent.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Targets<'a> {
     pub direct: Option<&'a Target>,
     pub relay: Option<&'a Target>,
-    pub peer: Option<&'a Target>,
+    pub peers: &'a [Target],
 }
 
-/// Run `scenario` against each target in alternating rounds (direct, relay, peer, then the reverse,
-/// …) so that a change in the machine's load weighs on all alike, and compare each with direct.
+/// Run `scenario` against each target in alternating rounds (direct, relay, the peers, then the
+/// reverse, …) so that a change in the machine's load weighs on all alike, and compare each with
+/// direct.
 pub async fn run(
     scenario: &Scenario,
     targets: Targets<'_>,
@@ -556,7 +558,10 @@ pub async fn run(
 ) -> Result<ScenarioReport, LoadError> {
     let started_unix = realtime_emulator::bench::now_us() / 1_000_000;
     let mut slots = Vec::new();
-    for target in [targets.direct, targets.relay, targets.peer] {
+    for target in [targets.direct, targets.relay]
+        .into_iter()
+        .chain(targets.peers.iter().map(Some))
+    {
         let slot = match target {
             Some(t) => Some((t, t.credentials(users(scenario)).await?, Vec::new())),
             None => None,
@@ -566,7 +571,10 @@ pub async fn run(
     let pause = Duration::from_millis(if smoke { 300 } else { 1500 });
     let mut first = true;
     for round in 0..scenario.rounds.max(1) {
-        let order: [usize; 3] = if round % 2 == 0 { [0, 1, 2] } else { [2, 1, 0] };
+        let mut order: Vec<usize> = (0..slots.len()).collect();
+        if round % 2 == 1 {
+            order.reverse();
+        }
         for i in order {
             let Some((target, credentials, raws)) = &mut slots[i] else {
                 continue;
@@ -582,16 +590,12 @@ pub async fn run(
     let mut merged = slots
         .into_iter()
         .map(|slot| slot.map(|(t, _, raws)| merge(scenario, t, &raws)));
-    let (direct, relay, peer) = (
-        merged.next().flatten(),
-        merged.next().flatten(),
-        merged.next().flatten(),
-    );
-    let compare = |x: &Option<RunReport>| match (x, &direct) {
-        (Some(x), Some(d)) => Some(Comparison::of(x, d)),
-        _ => None,
-    };
-    let (comparison, peer_comparison) = (compare(&relay), compare(&peer));
+    let direct = merged.next().flatten();
+    let relay = merged.next().flatten();
+    let peers: Vec<RunReport> = merged.flatten().collect();
+    let compare = |x: &RunReport| direct.as_ref().map(|d| Comparison::of(x, d));
+    let comparison = relay.as_ref().and_then(compare);
+    let peer_comparisons = peers.iter().filter_map(compare).collect();
     Ok(ScenarioReport {
         scenario: scenario.clone(),
         started_unix,
@@ -599,8 +603,8 @@ pub async fn run(
         direct,
         relay,
         comparison,
-        peer,
-        peer_comparison,
+        peers,
+        peer_comparisons,
     })
 }
 
@@ -675,13 +679,17 @@ pub fn summary(r: &ScenarioReport) -> String {
         sc.sessions,
         sc.duration_s
     );
-    for run in [&r.direct, &r.relay, &r.peer].into_iter().flatten() {
+    for run in [&r.direct, &r.relay].into_iter().flatten().chain(&r.peers) {
         s.push('\n');
         s.push_str(&line(run));
     }
-    let peer = r.peer.as_ref().map_or("the peer", |p| p.target.as_str());
-    let compared = [("the relay", r.comparison), (peer, r.peer_comparison)];
-    for (who, c) in compared {
+    let relay = ("the relay", r.comparison);
+    let peers = r
+        .peers
+        .iter()
+        .zip(&r.peer_comparisons)
+        .map(|(p, c)| (p.target.as_str(), Some(*c)));
+    for (who, c) in std::iter::once(relay).chain(peers) {
         let Some(c) = c else { continue };
         s.push_str(&format!(
             "\n  added by {who}: down p50 {:+.3} ms p99 {:+.3} ms p99.9 {:+.3} ms; up p50 {:+.3} ms p99 {:+.3} ms; throughput ×{:.2}",
