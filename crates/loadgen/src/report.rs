@@ -728,8 +728,8 @@ pub fn svg(reports: &[ScenarioReport]) -> String {
         (100.0, targets::ADDED_P99_100_US as f64 / 1000.0),
         (1000.0, targets::ADDED_P99_1000_US as f64 / 1000.0),
     ];
-    let (w, h) = (720.0, 420.0);
-    let (left, right, top, bottom) = (70.0, 170.0, 40.0, 75.0);
+    let (w, h) = (760.0, 420.0);
+    let (left, right, top, bottom) = (70.0, 210.0, 40.0, 75.0);
     let pw = w - left - right;
     let ph = h - top - bottom;
     let values: Vec<f64> = runs
