@@ -3,8 +3,9 @@
 //!
 //! - [`ClientEvent`] and [`ServerEvent`]: every event of the GA protocol as serde types; unknown
 //!   types stay raw JSON ([`ClientEvent::Unknown`]) so they can be forwarded.
-//! - [`peek()`] / [`peek_strict()`]: read a frame's `type` and `event_id` without parsing its
-//!   payload (the relay's per-frame path).
+//! - [`peek()`]: read a trusted frame's `type` and `event_id` without parsing its payload (the
+//!   relay's downlink); [`strict::read_event`]: read a client's frame exactly as every parser will
+//!   (I-JSON: no repeated keys, nothing parsers disagree on), in one pass (the relay's uplink).
 //! - [`ErrorDetail`]: the API's `error` event in its exact shape.
 //! - [`beta`]: the older beta names and their GA counterparts.
 //! - [`audio`] and [`wav`]: PCM16 24 kHz mono helpers, base64, and WAV reading and writing.
@@ -24,13 +25,14 @@ pub mod peek;
 mod response;
 mod server;
 mod session;
+pub mod strict;
 pub mod wav;
 
 pub use client::*;
 pub use error::{ErrorDetail, INVALID_REQUEST_ERROR, ProtocolError, SERVER_ERROR};
 pub use item::{ContentPart, Item};
 pub use patch::Patch;
-pub use peek::{Peek, PeekError, peek, peek_strict};
+pub use peek::{Peek, PeekError, peek};
 pub use response::*;
 pub use server::*;
 pub use session::*;
