@@ -17,7 +17,11 @@ pub enum End {
     ClientGone,
     /// The client sent a message over the size limit.
     ClientMessageTooBig,
-    /// The client did not read fast enough: its queue passed the limit.
+    /// The client sent a text message that is not UTF-8.
+    ClientInvalidUtf8,
+    /// The client broke the WebSocket protocol (unmasked or reserved frames, a bad close code…).
+    ClientProtocolError,
+    /// The client took no message for the stall timeout while its queue was full.
     ClientTooSlow,
     /// The client sent nothing (not even a pong) for the idle timeout.
     IdleTimeout,
@@ -56,6 +60,8 @@ pub struct ClosePlan {
 pub mod code {
     pub const NORMAL: u16 = 1000;
     pub const GOING_AWAY: u16 = 1001;
+    pub const PROTOCOL: u16 = 1002;
+    pub const INVALID_DATA: u16 = 1007;
     pub const POLICY: u16 = 1008;
     pub const TOO_BIG: u16 = 1009;
     pub const INTERNAL: u16 = 1011;
@@ -100,9 +106,23 @@ pub fn plan(end: &End) -> ClosePlan {
             flush_client_queue: false,
             label: "client_message_too_big",
         },
+        End::ClientInvalidUtf8 => ClosePlan {
+            notice: None,
+            client: Some((code::INVALID_DATA, "text message is not valid UTF-8".into())),
+            upstream: upstream_normal,
+            flush_client_queue: false,
+            label: "client_invalid_utf8",
+        },
+        End::ClientProtocolError => ClosePlan {
+            notice: None,
+            client: Some((code::PROTOCOL, "WebSocket protocol error".into())),
+            upstream: upstream_normal,
+            flush_client_queue: false,
+            label: "client_protocol_error",
+        },
         End::ClientTooSlow => ClosePlan {
             notice: None,
-            client: Some((code::POLICY, "relay: client not reading fast enough".into())),
+            client: Some((code::POLICY, "relay: client not reading".into())),
             upstream: upstream_normal,
             flush_client_queue: false,
             label: "client_too_slow",
@@ -237,6 +257,8 @@ mod tests {
     fn client_side_ends_close_the_upstream() {
         for end in [
             End::ClientGone,
+            End::ClientInvalidUtf8,
+            End::ClientProtocolError,
             End::ClientTooSlow,
             End::IdleTimeout,
             End::ClientMessageTooBig,
@@ -247,6 +269,8 @@ mod tests {
         assert_eq!(plan(&End::ClientMessageTooBig).client.unwrap().0, 1009);
         assert_eq!(plan(&End::Shutdown).client.unwrap().0, 1001);
         assert_eq!(plan(&End::ClientTooSlow).client.unwrap().0, 1008);
+        assert_eq!(plan(&End::ClientInvalidUtf8).client.unwrap().0, 1007);
+        assert_eq!(plan(&End::ClientProtocolError).client.unwrap().0, 1002);
     }
 
     #[test]

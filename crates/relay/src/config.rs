@@ -138,9 +138,22 @@ pub struct ServeArgs {
     /// Frames a client sends before the upstream is open are held up to this many bytes [default: 4 MiB].
     #[arg(long, env = "RELAY_EARLY_BUFFER_BYTES")]
     pub early_buffer_bytes: Option<usize>,
-    /// Bytes queued for a client that reads too slowly before its session is ended [default: 8 MiB].
+    /// Bytes queued for a client before the relay stops reading its upstream until the client
+    /// catches up (backpressure) [default: 1 MiB].
     #[arg(long, env = "RELAY_CLIENT_QUEUE_BYTES")]
     pub client_queue_bytes: Option<usize>,
+    /// Seconds a client may take to accept one message before its session ends as too slow
+    /// [default: 30].
+    #[arg(long, env = "RELAY_CLIENT_STALL_TIMEOUT_SECS")]
+    pub client_stall_timeout_secs: Option<u64>,
+    /// Seconds between WebSocket pings to the upstream [default: 15].
+    #[arg(long, env = "RELAY_UPSTREAM_PING_INTERVAL_SECS")]
+    pub upstream_ping_interval_secs: Option<u64>,
+    /// Seconds without any frame from the upstream (not even a pong) before the session ends
+    /// with `relay_upstream_lost`; also the longest the upstream may take to accept a frame
+    /// [default: 45].
+    #[arg(long, env = "RELAY_UPSTREAM_TIMEOUT_SECS")]
+    pub upstream_timeout_secs: Option<u64>,
     /// Seconds between WebSocket pings to the client [default: 20].
     #[arg(long, env = "RELAY_PING_INTERVAL_SECS")]
     pub ping_interval_secs: Option<u64>,
@@ -195,7 +208,13 @@ pub enum UpstreamChoice {
 pub struct Limits {
     pub max_message_bytes: usize,
     pub early_buffer_bytes: usize,
+    /// The client's queue: past it the downlink waits for the client (backpressure).
     pub client_queue_bytes: usize,
+    /// A client that takes no message for this long is ended (`client_too_slow`).
+    pub client_stall_timeout: Duration,
+    pub upstream_ping_interval: Duration,
+    /// No frame from the upstream for this long (pings are answered) ends the session.
+    pub upstream_timeout: Duration,
     pub ping_interval: Duration,
     pub idle_timeout: Duration,
     pub connect_timeout: Duration,
@@ -212,7 +231,10 @@ impl Default for Limits {
         Limits {
             max_message_bytes: 32 * 1024 * 1024,
             early_buffer_bytes: 4 * 1024 * 1024,
-            client_queue_bytes: 8 * 1024 * 1024,
+            client_queue_bytes: 1024 * 1024,
+            client_stall_timeout: Duration::from_secs(30),
+            upstream_ping_interval: Duration::from_secs(15),
+            upstream_timeout: Duration::from_secs(45),
             ping_interval: Duration::from_secs(20),
             idle_timeout: Duration::from_secs(300),
             connect_timeout: Duration::from_secs(10),
@@ -305,6 +327,9 @@ impl ServeArgs {
             max_message_bytes: pick(self.max_message_bytes, file.max_message_bytes),
             early_buffer_bytes: pick(self.early_buffer_bytes, file.early_buffer_bytes),
             client_queue_bytes: pick(self.client_queue_bytes, file.client_queue_bytes),
+            client_stall_timeout_secs: pick(self.client_stall_timeout_secs, file.client_stall_timeout_secs),
+            upstream_ping_interval_secs: pick(self.upstream_ping_interval_secs, file.upstream_ping_interval_secs),
+            upstream_timeout_secs: pick(self.upstream_timeout_secs, file.upstream_timeout_secs),
             ping_interval_secs: pick(self.ping_interval_secs, file.ping_interval_secs),
             idle_timeout_secs: pick(self.idle_timeout_secs, file.idle_timeout_secs),
             connect_timeout_secs: pick(self.connect_timeout_secs, file.connect_timeout_secs),
@@ -423,15 +448,27 @@ impl ServeArgs {
             max_message_bytes: self.max_message_bytes.unwrap_or(d.max_message_bytes),
             early_buffer_bytes: self.early_buffer_bytes.unwrap_or(d.early_buffer_bytes),
             client_queue_bytes: self.client_queue_bytes.unwrap_or(d.client_queue_bytes),
+            client_stall_timeout: secs(self.client_stall_timeout_secs, d.client_stall_timeout),
+            upstream_ping_interval: secs(self.upstream_ping_interval_secs, d.upstream_ping_interval),
+            upstream_timeout: secs(self.upstream_timeout_secs, d.upstream_timeout),
             ping_interval: secs(self.ping_interval_secs, d.ping_interval),
             idle_timeout: secs(self.idle_timeout_secs, d.idle_timeout),
             connect_timeout: secs(self.connect_timeout_secs, d.connect_timeout),
             shutdown_grace: secs(self.shutdown_grace_secs, d.shutdown_grace),
             ..d
         };
-        if limits.ping_interval.is_zero() || limits.idle_timeout.is_zero() {
+        if [
+            limits.ping_interval,
+            limits.idle_timeout,
+            limits.client_stall_timeout,
+            limits.upstream_ping_interval,
+            limits.upstream_timeout,
+        ]
+        .iter()
+        .any(Duration::is_zero)
+        {
             return Err(ConfigError::Invalid(
-                "ping interval and idle timeout must be at least one second".into(),
+                "ping intervals, idle, stall and upstream timeouts must be at least one second".into(),
             ));
         }
         let mut algorithms = Vec::new();

@@ -14,7 +14,7 @@
 //! - [`fleet`], [`store`]: session caps, budgets, usage and the kill switch, in memory or in Redis; [`usage`]: token counts.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`narrate`]: text to streamed speech (`POST /api/narrate`, the `narrate` command).
-//! - [`session`]: one session's task: connect, pump, close; [`metering`]: usage and budgets on its downlink.
+//! - [`session`]: one session's task: connect, pump (the per-frame path), close; its queue, timers and metering.
 //! - [`web`]: the static web client, served at `/`.
 //! - [`logging`]: log filtering that keeps dependencies from printing secrets.
 //! - [`close`]: how a session's end maps to close codes and notices (pure).
@@ -30,7 +30,6 @@ pub mod fleet;
 pub mod identity;
 pub mod jwt;
 pub mod logging;
-pub mod metering;
 pub mod metrics;
 pub mod narrate;
 pub mod policy;

@@ -228,11 +228,14 @@ async fn a_client_that_stops_reading_is_cut_off_not_buffered_forever() {
     let up = FakeUpstream::start(Script::Flood, false).await;
     let relay = relay(ServeArgs {
         client_queue_bytes: Some(1024 * 1024),
+        client_stall_timeout_secs: Some(1),
         ..up.relay_args("k")
     })
     .await;
     let c = connect(&relay.ws_url(), &token("u")).await;
-    // The client reads nothing; the upstream floods 64 KiB frames.
+    // The client reads nothing; the upstream floods 64 KiB frames. The relay stops reading the
+    // upstream once the client's queue is full, and ends the session once the client has taken
+    // nothing for the stall timeout.
     up.wait_for(0, "the relay gives up on the client and closes the upstream", |s| {
         s.ended
     })
@@ -243,6 +246,16 @@ async fn a_client_that_stops_reading_is_cut_off_not_buffered_forever() {
     );
     drop(c);
     eventually("the session is gone", || async { relay.open_sessions() == 0 }).await;
+    let metrics = reqwest::get(format!("{}/metrics", relay.http_url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("relay_sessions_closed_total{reason=\"client_too_slow\"} 1"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

@@ -169,12 +169,17 @@ pub struct Seen {
 }
 
 /// What a fake upstream does once a connection is open.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy, PartialEq, Debug)]
 pub enum Script {
     /// Send `session.created` (with odd formatting) then echo every frame back unchanged.
     Echo,
     /// Send as many 64 KiB text frames as the socket takes.
     Flood,
+    /// Send `n` numbered 64 KiB audio deltas as fast as the socket takes them, then
+    /// `response.done`; record and echo nothing.
+    Burst(usize),
+    /// Send `session.created`, then never read again (so pings go unanswered).
+    Mute,
 }
 
 /// A scriptable upstream that records each connection. Its accept can be gated, to hold the relay
@@ -233,6 +238,26 @@ impl FakeUpstream {
                     ch.notify_waiters();
                     if ws.send(Message::text(FAKE_CREATED)).await.is_err() {
                         return;
+                    }
+                    if script == Script::Mute {
+                        // Hold the socket, read nothing: no pong ever goes back.
+                        let _hold = ws;
+                        std::future::pending::<()>().await;
+                        return;
+                    }
+                    if let Script::Burst(n) = script {
+                        let audio = "A".repeat(64 * 1024);
+                        for i in 0..n {
+                            let delta = format!(
+                                "{{\"type\":\"response.output_audio.delta\",\"event_id\":\"d{i}\",\"delta\":\"{audio}\"}}"
+                            );
+                            if ws.send(Message::text(delta)).await.is_err() {
+                                return;
+                            }
+                        }
+                        let _ = ws
+                            .send(Message::text(r#"{"type":"response.done","event_id":"done"}"#))
+                            .await;
                     }
                     let (mut tx, mut rx) = ws.split();
                     let mut flooding = script == Script::Flood;

@@ -1,0 +1,285 @@
+//! One client's session: open its upstream, then pump frames both ways until either side ends.
+//!
+//! Three phases, all in one task:
+//! 1. **Connect.** The client is already upgraded; the upstream handshake runs while the client's
+//!    first frames (a `session.update`, early audio) are held in order, up to a byte limit. If the
+//!    profile owns session settings, the relay's own `session.update` goes first.
+//! 2. **Pump** ([`pump`]): the per-frame path. Client frames are judged by the guard and forwarded
+//!    as the same bytes; upstream frames are peeked and queued for the client, with backpressure.
+//! 3. **Close.** [`crate::close::plan`] decides what each side is told; the upstream is closed
+//!    within a second whatever happened, so no upstream session outlives its client.
+//!
+//! Beside this file: [`queue`] (the client's bounded queue), [`clock`] (the session's timers, pure),
+//! [`metering`] (usage and budgets on the downlink).
+
+mod clock;
+mod metering;
+mod pump;
+mod queue;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{self, WebSocket};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use realtime_protocol::ServerEvent;
+use tokio::time::{Instant, timeout};
+use tokio_tungstenite::tungstenite::{self as ts, protocol::CloseFrame as TsCloseFrame};
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use self::clock::{Clock, ClockSettings};
+use self::metering::Tally;
+use self::queue::{Queue, QueueRx, message_len};
+use crate::close::{self, End};
+use crate::identity::Identity;
+use crate::identity::now_secs;
+use crate::policy::{Guard, Profile};
+use crate::server::AppState;
+use crate::upstream::UpstreamSocket;
+
+/// How long each side gets to take its close frame before the socket is dropped.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// What a held early frame costs beyond its payload (so a flood of tiny frames is bounded too).
+const EARLY_FRAME_OVERHEAD: usize = 64;
+
+/// Who and what a session is for.
+pub struct SessionContext {
+    pub id: String,
+    pub identity: Identity,
+    pub model: String,
+    /// The policy profile this user's session runs under.
+    pub profile: Arc<Profile>,
+    /// The session's place in the fleet (released when the session ends).
+    pub slot: crate::fleet::Slot,
+    pub app: Arc<AppState>,
+}
+
+type ClientTx = SplitSink<WebSocket, ws::Message>;
+type ClientRx = SplitStream<WebSocket>;
+type UpTx = SplitSink<UpstreamSocket, ts::Message>;
+type UpRx = SplitStream<UpstreamSocket>;
+
+fn upstream_close_frame(frame: Option<TsCloseFrame>) -> Option<(u16, String)> {
+    frame.map(|f| (u16::from(f.code), f.reason.to_string()))
+}
+
+/// Run a session to its end.
+pub async fn run(client: WebSocket, ctx: SessionContext) {
+    let span =
+        info_span!("session", id = %ctx.id, user = %ctx.identity.user, model = %ctx.model, profile = %ctx.profile.name);
+    async move {
+        let metrics = &ctx.app.metrics;
+        metrics.sessions_opened.inc();
+        metrics.sessions_active.inc();
+        let started = Instant::now();
+        let started_unix = now_secs();
+        info!("session opened");
+        let tally = Tally::default();
+        let end = serve(client, &ctx, &tally).await;
+        let duration_ms = started.elapsed().as_millis() as u64;
+        metrics.sessions_active.dec();
+        metrics.sessions_closed.with_label_values(&[end]).inc();
+        let usage = *tally.usage.lock().unwrap_or_else(|p| p.into_inner());
+        let record = serde_json::json!({
+            "session": ctx.id,
+            "user": ctx.identity.user,
+            "profile": ctx.profile.name,
+            "model": ctx.model,
+            "start": started_unix,
+            "end": now_secs(),
+            "duration_ms": duration_ms,
+            "close_reason": end,
+            "responses": usage.responses,
+            "usage": usage,
+        });
+        // One structured line per session (target `session_record`), and the fleet's copy.
+        info!(target: "session_record", record = %record, "session closed");
+        ctx.app.fleet.record(&ctx.identity.user, &record).await;
+    }
+    .instrument(span)
+    .await
+}
+
+async fn serve(client: WebSocket, ctx: &SessionContext, tally: &Tally) -> &'static str {
+    let app = &ctx.app;
+    let limits = &app.config.limits;
+    let (mut client_tx, mut client_rx) = client.split();
+    let mut guard = Guard::new(ctx.profile.clone(), 0.0);
+    let rules = &ctx.profile.limits;
+    let clock = Clock::new(
+        ClockSettings {
+            transport_idle: limits.idle_timeout,
+            idle: rules.idle_timeout_secs.map(Duration::from_secs),
+            max_duration: rules.max_session_secs.map(Duration::from_secs),
+            warn_before: Duration::from_secs(rules.warn_before_secs.unwrap_or(10)),
+            token_left: app
+                .config
+                .end_session_on_token_expiry
+                .then(|| Duration::from_secs(ctx.identity.expires_at.saturating_sub(now_secs()))),
+            upstream_ping: limits.upstream_ping_interval,
+        },
+        Instant::now(),
+    );
+
+    // Phase 1: open the upstream, holding what the client sends meanwhile (judged once it is open,
+    // after the operator's session settings).
+    let connect_started = Instant::now();
+    // Boxed: the handshake's state (TLS included) is ~11 KB, which inline would stay in every
+    // session's task for its whole life; on the heap it is freed once the upstream is open.
+    let mut connect = Box::pin(app.upstream.connect(&ctx.model, limits));
+    let mut early: Vec<ws::Message> = Vec::new();
+    let mut early_bytes = 0usize;
+    let connected = loop {
+        tokio::select! {
+            result = &mut connect => break result,
+            frame = client_rx.next() => match frame {
+                Some(Ok(m @ (ws::Message::Text(_) | ws::Message::Binary(_)))) => {
+                    early_bytes += message_len(&m) + EARLY_FRAME_OVERHEAD;
+                    if early_bytes > limits.early_buffer_bytes {
+                        return finish(End::EarlyBufferFull, &mut client_tx, None, None).await;
+                    }
+                    early.push(m);
+                }
+                Some(Ok(ws::Message::Ping(_) | ws::Message::Pong(_))) => {}
+                // The client left before the upstream opened: dropping `connect` abandons it.
+                Some(Ok(ws::Message::Close(_))) | Some(Err(_)) | None => return close::plan(&End::ClientGone).label,
+            },
+            _ = app.force_close.cancelled() => return finish(End::Shutdown, &mut client_tx, None, None).await,
+        }
+    };
+    drop(connect);
+    let upstream = match connected {
+        Ok(u) => u,
+        Err(e) => {
+            warn!(upstream = app.upstream.label(), error = %e, "upstream handshake failed");
+            let _ = timeout(CLOSE_TIMEOUT, client_tx.send(error_frame(e.to_error_detail()))).await;
+            let frame = ws::CloseFrame {
+                code: close::code::INTERNAL,
+                reason: "upstream unavailable".into(),
+            };
+            let _ = timeout(CLOSE_TIMEOUT, client_tx.send(ws::Message::Close(Some(frame)))).await;
+            return "upstream_connect_failed";
+        }
+    };
+    app.metrics
+        .upstream_connect_seconds
+        .observe(connect_started.elapsed().as_secs_f64());
+    debug!(held = early.len(), "upstream open");
+    let (mut up_tx, mut up_rx) = upstream.split();
+    let (queue, mut queue_rx) = Queue::new(limits.client_queue_bytes);
+
+    // The operator's session settings go first: after session.created, before any client frame.
+    if let Some(update) = guard.initial_update()
+        && let Err(end) = own_the_session(update, &guard, &mut up_tx, &mut up_rx, &queue, limits.connect_timeout).await
+    {
+        return finish(end, &mut client_tx, Some(&mut up_tx), Some(&mut queue_rx)).await;
+    }
+
+    // Phase 2: pump (the early frames are judged first, inside it, with the writer running).
+    let end = pump::pump(pump::Pump {
+        client_tx: &mut client_tx,
+        client_rx: &mut client_rx,
+        up_tx: &mut up_tx,
+        up_rx: &mut up_rx,
+        queue: &queue,
+        queue_rx: &mut queue_rx,
+        guard: &mut guard,
+        clock,
+        early,
+        ctx,
+        tally,
+    })
+    .await;
+
+    // Phase 3: close.
+    finish(end, &mut client_tx, Some(&mut up_tx), Some(&mut queue_rx)).await
+}
+
+pub(crate) fn error_frame(detail: realtime_protocol::ErrorDetail) -> ws::Message {
+    let event = ServerEvent::error(realtime_emulator::ids::new_id("event"), detail);
+    ws::Message::Text(event.to_json().into())
+}
+
+/// Wait for `session.created`, pass it on (hidden fields removed), then send the operator's
+/// `session.update`, so that the profile's settings are in force before any client frame arrives.
+async fn own_the_session(
+    update: &str,
+    guard: &Guard,
+    up_tx: &mut UpTx,
+    up_rx: &mut UpRx,
+    queue: &Queue,
+    wait: Duration,
+) -> Result<(), End> {
+    let first = timeout(wait, up_rx.next())
+        .await
+        .map_err(|_| End::UpstreamLost("no session.created from the upstream".into()))?;
+    match first {
+        Some(Ok(ts::Message::Text(t))) => {
+            let frame = guard.server_text(t.as_str()).unwrap_or_else(|| t.as_str().to_owned());
+            queue.push_now(ws::Message::Text(frame.into()));
+        }
+        Some(Ok(ts::Message::Close(frame))) => return Err(End::UpstreamClosed(upstream_close_frame(frame))),
+        Some(Ok(_)) => {}
+        Some(Err(e)) => return Err(End::UpstreamLost(e.to_string())),
+        None => return Err(End::UpstreamLost("the connection closed before session.created".into())),
+    }
+    up_tx
+        .send(ts::Message::Text(update.into()))
+        .await
+        .map_err(|e| End::UpstreamLost(e.to_string()))
+}
+
+/// Tell each side what the plan says, within [`CLOSE_TIMEOUT`] each, and return the end's label.
+async fn finish(
+    end: End,
+    client_tx: &mut ClientTx,
+    up_tx: Option<&mut UpTx>,
+    queue_rx: Option<&mut QueueRx>,
+) -> &'static str {
+    let plan = close::plan(&end);
+    debug!(?end, "ending session");
+    // The upstream first: it is billed while open.
+    if let Some(up_tx) = up_tx {
+        let (code, reason) = plan.upstream.clone();
+        let frame = TsCloseFrame {
+            code: code.into(),
+            reason: reason.into(),
+        };
+        let _ = timeout(CLOSE_TIMEOUT, async {
+            let _ = up_tx.send(ts::Message::Close(Some(frame))).await;
+            let _ = up_tx.close().await;
+        })
+        .await;
+    }
+    let client_alive = !matches!(end, End::ClientGone | End::ClientClosed(_));
+    if client_alive {
+        let _ = timeout(CLOSE_TIMEOUT, async {
+            if let (true, Some(queue_rx)) = (plan.flush_client_queue, queue_rx) {
+                while let Some(queued) = queue_rx.try_recv() {
+                    if client_tx.send(queued.message).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            if let Some(notice) = plan.notice.clone() {
+                let event = ServerEvent::error(realtime_emulator::ids::new_id("event"), notice.answering(None));
+                let _ = client_tx.send(ws::Message::Text(event.to_json().into())).await;
+            }
+            if let Some((code, reason)) = plan.client.clone() {
+                let _ = client_tx
+                    .send(ws::Message::Close(Some(ws::CloseFrame {
+                        code,
+                        reason: reason.into(),
+                    })))
+                    .await;
+            }
+        })
+        .await;
+    } else {
+        // Answer the client's close (the WebSocket layer queued the reply) and let the socket go.
+        let _ = timeout(CLOSE_TIMEOUT, client_tx.close()).await;
+    }
+    plan.label
+}
