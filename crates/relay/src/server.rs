@@ -271,7 +271,7 @@ async fn realtime(
     // WebSocket was refused) sees a 429 too; the slot is released when this returns.
     let upgrade = match upgrade {
         Ok(u) => u,
-        Err(e) => return error_response(StatusCode::UPGRADE_REQUIRED, "websocket_required", &e.body_text()),
+        Err(e) => return app.refuse(StatusCode::UPGRADE_REQUIRED, "websocket_required", &e.body_text()),
     };
     let limits = &app.config.limits;
     // If the upgrade fails, `ctx` (and the slot in it) is dropped and the slot released.
