@@ -292,6 +292,9 @@ pub enum ConfigError {
     Invalid(String),
 }
 
+/// The longest header read timeout accepted: an hour is already far past any real client.
+pub const MAX_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(3600);
+
 /// The models the embedded emulator serves.
 pub const EMBEDDED_MODELS: &[&str] = &["gpt-realtime", "gpt-realtime-mini"];
 
@@ -471,6 +474,13 @@ impl ServeArgs {
             return Err(ConfigError::Invalid(
                 "the header read timeout and the connection cap must be at least 1".into(),
             ));
+        }
+        // hyper adds the timeout to an `Instant`, which panics past its range.
+        if edge.header_read_timeout > MAX_HEADER_READ_TIMEOUT {
+            return Err(ConfigError::Invalid(format!(
+                "the header read timeout may be at most {} s",
+                MAX_HEADER_READ_TIMEOUT.as_secs()
+            )));
         }
         let mut algorithms = Vec::new();
         for name in self
@@ -659,6 +669,10 @@ mod tests {
             },
             ServeArgs {
                 max_connections: Some(0),
+                ..Default::default()
+            },
+            ServeArgs {
+                header_read_timeout_secs: Some(u64::MAX),
                 ..Default::default()
             },
         ] {
