@@ -210,6 +210,7 @@ fn connection_cap(config: &RelayConfig) -> usize {
     let cap = match (config.edge.max_connections, limits) {
         (Some(cap), _) => cap,
         (None, Some(limits)) => listener::default_max_connections(limits.soft, fds_per_session),
+        // The limits could not be read: assume the usual soft limit.
         (None, None) => listener::default_max_connections(1024, fds_per_session),
     };
     match limits {
