@@ -28,6 +28,14 @@ pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "RELAY_LISTEN")]
     pub listen: Option<SocketAddr>,
+    /// Seconds a client has to send a request's headers (also between two requests on one
+    /// connection) before its connection is closed [default: 10].
+    #[arg(long, env = "RELAY_HEADER_READ_TIMEOUT_SECS")]
+    pub header_read_timeout_secs: Option<u64>,
+    /// Most client connections open at once, HTTP and WebSocket; past it a new connection gets 503
+    /// `relay_overloaded` [default: from the file descriptor limit, two per session].
+    #[arg(long, env = "RELAY_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
 
     /// Azure OpenAI resource endpoint, e.g. https://my-resource.openai.azure.com (no path).
     #[arg(long, env = "AZURE_OPENAI_ENDPOINT")]
@@ -245,10 +253,29 @@ impl Default for Limits {
     }
 }
 
+/// Limits of the HTTP edge: client connections before they are requests (see `listener.rs`).
+#[derive(Debug, Clone)]
+pub struct EdgeLimits {
+    /// How long a client has to send a request's headers.
+    pub header_read_timeout: Duration,
+    /// Most client connections open at once; `None`: derived from the file descriptor limit at start.
+    pub max_connections: Option<usize>,
+}
+
+impl Default for EdgeLimits {
+    fn default() -> Self {
+        EdgeLimits {
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: None,
+        }
+    }
+}
+
 /// The resolved configuration.
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
     pub listen: SocketAddr,
+    pub edge: EdgeLimits,
     pub upstream: UpstreamChoice,
     /// Models clients may ask for; the first is the default.
     pub models: Vec<String>,
@@ -287,6 +314,9 @@ pub enum ConfigError {
     Invalid(String),
 }
 
+/// The longest header read timeout accepted: an hour is already far past any real client.
+pub const MAX_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(3600);
+
 /// The models the embedded emulator serves.
 pub const EMBEDDED_MODELS: &[&str] = &["gpt-realtime", "gpt-realtime-mini"];
 
@@ -300,6 +330,8 @@ impl ServeArgs {
         ServeArgs {
             config: self.config,
             listen: pick(self.listen, file.listen),
+            header_read_timeout_secs: pick(self.header_read_timeout_secs, file.header_read_timeout_secs),
+            max_connections: pick(self.max_connections, file.max_connections),
             azure_openai_endpoint: pick(self.azure_openai_endpoint, file.azure_openai_endpoint),
             azure_openai_api_key: pick(self.azure_openai_api_key, file.azure_openai_api_key),
             azure_openai_deployment: pick(self.azure_openai_deployment, file.azure_openai_deployment),
@@ -471,6 +503,22 @@ impl ServeArgs {
                 "ping intervals, idle, stall and upstream timeouts must be at least one second".into(),
             ));
         }
+        let edge = EdgeLimits {
+            header_read_timeout: secs(self.header_read_timeout_secs, EdgeLimits::default().header_read_timeout),
+            max_connections: self.max_connections,
+        };
+        if edge.header_read_timeout.is_zero() || edge.max_connections == Some(0) {
+            return Err(ConfigError::Invalid(
+                "the header read timeout and the connection cap must be at least 1".into(),
+            ));
+        }
+        // hyper adds the timeout to an `Instant`, which panics past its range.
+        if edge.header_read_timeout > MAX_HEADER_READ_TIMEOUT {
+            return Err(ConfigError::Invalid(format!(
+                "the header read timeout may be at most {} s",
+                MAX_HEADER_READ_TIMEOUT.as_secs()
+            )));
+        }
         let mut algorithms = Vec::new();
         for name in self
             .jwt_algorithms
@@ -490,6 +538,7 @@ impl ServeArgs {
             .map_err(ConfigError::Invalid)?;
         Ok(RelayConfig {
             listen: self.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            edge,
             upstream,
             models,
             jwt_secret: nonempty_secret(self.jwt_secret.clone()),
@@ -635,6 +684,37 @@ mod tests {
             toml::from_str::<ServeArgs>("nonsense = 1").is_err(),
             "unknown keys are refused"
         );
+    }
+
+    #[test]
+    fn edge_limits_default_merge_and_refuse_zero() {
+        let c = resolve(ServeArgs::default()).unwrap();
+        assert_eq!(c.edge.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.edge.max_connections, None, "derived from the fd limit at start");
+        let file: ServeArgs = toml::from_str("header_read_timeout_secs = 3\nmax_connections = 500\n").unwrap();
+        let cli = ServeArgs {
+            max_connections: Some(200),
+            ..Default::default()
+        };
+        let c = cli.or(file).resolve_merged().unwrap();
+        assert_eq!(c.edge.header_read_timeout, Duration::from_secs(3));
+        assert_eq!(c.edge.max_connections, Some(200));
+        for bad in [
+            ServeArgs {
+                header_read_timeout_secs: Some(0),
+                ..Default::default()
+            },
+            ServeArgs {
+                max_connections: Some(0),
+                ..Default::default()
+            },
+            ServeArgs {
+                header_read_timeout_secs: Some(u64::MAX),
+                ..Default::default()
+            },
+        ] {
+            assert!(resolve(bad).is_err());
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! - [`entra`]: Microsoft Entra ID tokens for Azure, cached and refreshed ahead of expiry.
 //! - [`upstream`]: the upstream URL, credentials, handshake, and what its failures mean.
 //! - [`embedded`]: the in-process emulator used when nothing else is configured.
+//! - [`listener`]: the accept loop: header read timeout, connection cap, the open-file limit.
 //! - [`server`]: routes and the checks made before an upgrade; [`api`]: `/metrics`, `/api/usage`, the kill switch.
 //! - [`fleet`], [`store`]: session caps, budgets, usage and the kill switch, in memory or in Redis; [`usage`]: token counts.
 //! - [`metrics`]: Prometheus metrics.
@@ -29,6 +30,7 @@ pub mod entra;
 pub mod fleet;
 pub mod identity;
 pub mod jwt;
+pub mod listener;
 pub mod logging;
 pub mod metrics;
 pub mod narrate;
@@ -45,10 +47,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use rand::distr::{Alphanumeric, SampleString};
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -89,7 +89,7 @@ pub fn install_crypto_provider() {
 pub struct Relay {
     addr: SocketAddr,
     state: Arc<AppState>,
-    server: JoinHandle<std::io::Result<()>>,
+    listener: listener::Listener,
     embedded: Option<Embedded>,
     background: CancellationToken,
 }
@@ -173,30 +173,66 @@ pub async fn start(config: RelayConfig) -> Result<Relay, StartError> {
         }
         info!(failure_mode = ?config.redis_failure, lease_s = config.session_lease.as_secs(), "fleet state in Redis");
     }
+    let max_connections = connection_cap(&config);
+    let header_read_timeout = config.edge.header_read_timeout;
     let metrics = Metrics::new().map_err(|e| StartError::Config(format!("metrics: {e}")))?;
     let state = Arc::new(AppState::new(
         config, upstream, verifier, dev_secret, policy, fleet, metrics,
     ));
     let app = server::router(state.clone());
-    let stop_accepting = state.accepting.clone();
-    // TCP_NODELAY on every client socket (axum 0.8 leaves Nagle on): with it on, a frame written while
-    // the previous one is unacknowledged waits for the client's ACK, up to its next frame or the
-    // delayed-ACK timer (measured: +20 ms at p99 per hop, `scripts/bench.sh`).
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(stop_accepting.cancelled_owned())
-            .await
-    });
+    let listener = listener::serve(listener, app, state.clone(), header_read_timeout, max_connections);
     Ok(Relay {
         addr,
         state,
-        server,
+        listener,
         embedded,
         background,
     })
+}
+
+/// Raise the open-file limit to its hard limit, and the cap on client connections: as configured,
+/// or what the limit allows (two descriptors per session, three with the embedded emulator, whose
+/// end of each upstream socket is in this process too).
+fn connection_cap(config: &RelayConfig) -> usize {
+    let fds_per_session = if matches!(config.upstream, UpstreamChoice::Embedded) {
+        3
+    } else {
+        2
+    };
+    let limits = match listener::raise_fd_limit() {
+        Ok(limits) => Some(limits),
+        Err(e) => {
+            warn!(error = %e, "could not raise the open-file limit");
+            None
+        }
+    };
+    let cap = match (config.edge.max_connections, limits) {
+        (Some(cap), _) => cap,
+        (None, Some(limits)) => listener::default_max_connections(limits.soft, fds_per_session),
+        // The limits could not be read: assume the usual soft limit.
+        (None, None) => listener::default_max_connections(1024, fds_per_session),
+    };
+    match limits {
+        Some(limits) => {
+            info!(
+                fd_soft = limits.soft,
+                fd_hard = limits.hard,
+                max_connections = cap,
+                header_read_timeout_s = config.edge.header_read_timeout.as_secs(),
+                "open-file limit and connection cap"
+            );
+            let needed = (cap as u64).saturating_mul(fds_per_session) + listener::FD_RESERVE;
+            if needed > limits.soft {
+                warn!(
+                    max_connections = cap,
+                    fd_soft = limits.soft,
+                    "the connection cap needs about {needed} file descriptors, more than the open-file limit: past the limit, new connections fail without a 503"
+                );
+            }
+        }
+        None => info!(max_connections = cap, "connection cap"),
+    }
+    cap
 }
 
 /// The upstream a configuration names, with its credentials (an Entra ID refresher runs until
@@ -309,8 +345,10 @@ impl Relay {
         self.state.sessions.len()
     }
 
-    /// Stop accepting; let open sessions end by themselves until the grace period is over; then
-    /// close the rest with 1001 and wait for them; then stop the embedded emulator.
+    /// Refuse new sessions (503; the listener stays open so that clients are told); let open
+    /// sessions end by themselves until the grace period is over; then close the rest with 1001 and
+    /// wait for them; then close the listener and whatever connections are left (half-open ones
+    /// too); then stop the embedded emulator.
     pub async fn shutdown(self) {
         let grace = self.state.config.limits.shutdown_grace;
         self.state.accepting.cancel();
@@ -328,7 +366,7 @@ impl Relay {
             // Each session needs at most a couple of close timeouts once told.
             let _ = tokio::time::timeout(Duration::from_secs(5), self.state.sessions.wait()).await;
         }
-        let _ = self.server.await;
+        self.listener.close(listener::CLOSE_TIMEOUT).await;
         self.background.cancel();
         if let Some(e) = self.embedded {
             let _ = e.emulator.shutdown().await;

@@ -10,6 +10,9 @@ pub struct Metrics {
     pub sessions_opened: IntCounter,
     pub sessions_closed: IntCounterVec,
     pub handshake_refusals: IntCounterVec,
+    /// Client connections open now (HTTP and WebSocket), and the cap on them (`listener.rs`).
+    pub connections_open: IntGauge,
+    pub connections_max: IntGauge,
     pub upstream_connect_seconds: Histogram,
     pub frames: IntCounterVec,
     pub bytes: IntCounterVec,
@@ -43,9 +46,14 @@ impl Metrics {
             sessions_closed: vec("relay_sessions_closed_total", "Sessions closed, by reason", &["reason"])?,
             handshake_refusals: vec(
                 "relay_handshake_refusals_total",
-                "Requests refused before the upgrade, by code",
+                "Connections and requests refused before the upgrade, by code",
                 &["code"],
             )?,
+            connections_open: gauge(
+                "relay_connections_open",
+                "Client connections open now, HTTP and WebSocket",
+            )?,
+            connections_max: gauge("relay_connections_max", "The cap on client connections")?,
             upstream_connect_seconds: Histogram::with_opts(
                 HistogramOpts::new("relay_upstream_connect_seconds", "Upstream handshake latency")
                     .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
@@ -68,6 +76,8 @@ impl Metrics {
             Box::new(m.sessions_opened.clone()),
             Box::new(m.sessions_closed.clone()),
             Box::new(m.handshake_refusals.clone()),
+            Box::new(m.connections_open.clone()),
+            Box::new(m.connections_max.clone()),
             Box::new(m.upstream_connect_seconds.clone()),
             Box::new(m.frames.clone()),
             Box::new(m.bytes.clone()),

@@ -171,16 +171,17 @@ pub fn router(state: Arc<AppState>) -> Router {
 
 /// An error response in the API's shape.
 pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
+    (status, Json(error_body(status, code, message))).into_response()
+}
+
+/// The API's error shape, `{"error":{"type","code","message","param"}}`, for a refusal with `status`.
+pub fn error_body(status: StatusCode, code: &str, message: &str) -> serde_json::Value {
     let kind = if status.is_server_error() {
         "server_error"
     } else {
         "invalid_request_error"
     };
-    (
-        status,
-        Json(json!({"error": {"type": kind, "code": code, "message": message, "param": null}})),
-    )
-        .into_response()
+    json!({"error": {"type": kind, "code": code, "message": message, "param": null}})
 }
 
 /// Who is asking, under which profile: the Origin check, the token, the profile. Shared by the
@@ -271,7 +272,7 @@ async fn realtime(
     // WebSocket was refused) sees a 429 too; the slot is released when this returns.
     let upgrade = match upgrade {
         Ok(u) => u,
-        Err(e) => return error_response(StatusCode::UPGRADE_REQUIRED, "websocket_required", &e.body_text()),
+        Err(e) => return app.refuse(StatusCode::UPGRADE_REQUIRED, "websocket_required", &e.body_text()),
     };
     let limits = &app.config.limits;
     // If the upgrade fails, `ctx` (and the slot in it) is dropped and the slot released.
