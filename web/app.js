@@ -171,20 +171,15 @@ document.querySelectorAll('input[name="mode"]').forEach((radio) =>
 
 // ---- talk ----
 
-async function startTalking() {
+function startTalking() {
   clearError();
   app.events = [];
-  try {
-    await engine.start();
-  } catch (e) {
-    return showError({ text: `Audio cannot start in this browser: ${e.message}`, code: e.name || 'audio_error' });
-  }
-  startAudioViews();
   if (voice.connections > 0) conversation.divider('New session');
-  await voice.start();
+  return voice.start();
 }
 
 function showTalk(state) {
+  if (engine.player) startAudioViews();
   const active = state === 'open' || state === 'connecting';
   $('talk-button').textContent = active ? 'Stop talking' : 'Start talking';
   $('talk-button').setAttribute('aria-pressed', String(active));
@@ -229,7 +224,7 @@ $('mute-button').addEventListener('click', () => {
   if (muted) $('level').value = 0;
 });
 
-$('say-form').addEventListener('submit', async (e) => {
+$('say-form').addEventListener('submit', (e) => {
   e.preventDefault();
   const text = $('say').value.trim();
   if (!text) return;
@@ -237,12 +232,6 @@ $('say-form').addEventListener('submit', async (e) => {
   clearError();
   if (!voice.active) {
     app.events = [];
-    try {
-      await engine.start();
-    } catch (err) {
-      return showError({ text: `Audio cannot start in this browser: ${err.message}`, code: err.name || 'audio_error' });
-    }
-    startAudioViews();
     if (voice.connections > 0) conversation.divider('New session');
   }
   voice.say(text);

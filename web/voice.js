@@ -37,6 +37,7 @@ export class VoiceChat extends EventTarget {
     this.micLevelMax = 0;
     this.connections = 0;
     this.onLevel = () => {};
+    this.starting = null;
   }
 
   get state() {
@@ -44,13 +45,27 @@ export class VoiceChat extends EventTarget {
   }
 
   get active() {
-    return this.state === 'open' || this.state === 'connecting';
+    return this.starting !== null || this.state === 'open' || this.state === 'connecting';
   }
 
-  /** Start a session (the microphone opens once it is created). Resolves when open or failed. */
-  async start({ retried = false } = {}) {
+  /**
+   * Start a session (the microphone opens once it is created). Resolves when open or failed; a
+   * second call while one is starting shares it.
+   */
+  start() {
+    if (this.starting) return this.starting;
+    this.starting = this.open().finally(() => { this.starting = null; });
+    return this.starting;
+  }
+
+  async open({ retried = false } = {}) {
     this.stopSocket();
-    await this.engine.start();
+    try {
+      await this.engine.start();
+    } catch (e) {
+      this.dispatchEvent(new CustomEvent('failed', { detail: { text: `Audio cannot start in this browser: ${e.message}`, code: e.name || 'audio_error' } }));
+      return false;
+    }
     await this.engine.player.stop();
     const connection = new RealtimeConnection({ token: this.token(), model: this.model() });
     this.connection = connection;
@@ -78,7 +93,7 @@ export class VoiceChat extends EventTarget {
       if (this.connection !== connection) return false;
       if (failure && TOKEN_CODES.has(failure.code) && !retried) {
         const renewed = await this.renewToken(failure);
-        if (renewed) return this.start({ retried: true });
+        if (renewed) return this.open({ retried: true });
       }
       this.dispatchEvent(new CustomEvent('failed', { detail: failure || { text: 'The connection failed.', code: 'network_error' } }));
       return false;

@@ -21,6 +21,11 @@ export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 export const FIREFOX = process.env.FIREFOX_PATH || '/usr/bin/firefox-esr';
 /** 24 kHz mono speech framed by ~0.7 s of silence (scripts/make-speech-fixture.sh). */
 export const SPEECH_WAV = join(ROOT, 'crates/emulator/tests/fixtures/speech.wav');
+/** "You said: ..." of this is about 20 s of speech: far longer than the 4 s loop of the microphone. */
+export const LONG_TEXT =
+  'Please tell me a long story about a lighthouse keeper who counts the ships that pass by at night, ' +
+  'the storms that come from the west, the birds that rest on the railing, and the letters that arrive ' +
+  'once a month with the supply boat from the mainland.';
 const PRELOAD = readFileSync(join(HERE, 'page/preload.js'), 'utf8');
 
 const TARGET = process.env.CARGO_TARGET_DIR || join(ROOT, 'target');
@@ -287,6 +292,11 @@ export async function fill(page, label, value) {
     el.dispatchEvent(new Event('input', { bubbles: true }));
     el.dispatchEvent(new Event('change', { bubbles: true }));
   }, value);
+}
+
+/** Open the console's "Model, voice and playback" options. */
+export async function openOptions(page) {
+  await page.$eval('#options', (d) => { d.open = true; });
 }
 
 /** Choose `value` in a select (by its label). */

@@ -3,6 +3,8 @@
 //  - every WebSocket frame sent and received, as text, in `window.__frames` ({sent, received});
 //  - a tap (tap-worklet.js) between any node the page connects to the speakers and the speakers:
 //    the peak of each render quantum that really went out, in `window.__tap` ({rate, peaks});
+//  - every Blob the page turns into a URL (a download link), in `window.__blobs` by URL, so the test
+//    reads what a click would save (fetching a blob: URL is refused by the page's CSP);
 //  - with `window.__fakeMic = {url, loop}` set by the test, getUserMedia returns a track that plays
 //    that WAV (Firefox's fake device only plays a tone; Chromium uses its own file-backed device).
 // Nothing here changes what the client sends or receives.
@@ -24,6 +26,15 @@
     }
   }
   window.WebSocket = WitnessedWebSocket;
+
+  const blobs = {};
+  window.__blobs = blobs;
+  const nativeCreateObjectURL = URL.createObjectURL;
+  URL.createObjectURL = function createObjectURL(blob) {
+    const url = nativeCreateObjectURL.call(URL, blob);
+    blobs[url] = blob;
+    return url;
+  };
 
   const tap = { rate: 0, peaks: [], quanta: 0 };
   window.__tap = tap;
