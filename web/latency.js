@@ -1,8 +1,9 @@
 // Honest latency: how long the user waited, from their own action to the moment the answer was
 // heard (the player's first sample at the output, see player.js), never from some later point.
 // Actions: 'send' (a typed message: the Send press), 'read' (narration: the Read aloud press),
-// 'speech' (voice: the end of the user's speech, mapped from the server's `audio_end_ms` onto the
-// times the microphone chunks were captured, so the turn detector's silence wait is included).
+// 'speech' (voice: the end of the user's speech as the server marks it, `audio_end_ms` of
+// speech_stopped, mapped onto the times the microphone chunks were captured, so the network and
+// the server's detection after that point are included).
 // Steps on the way (connected, first byte) are kept to explain the figure.
 
 export class Latency extends EventTarget {

@@ -1,7 +1,7 @@
 // Voice in a real browser: the fake microphone's recorded speech goes through the capture worklet
 // and the relay to the emulator, whose VAD hears it; the spoken answer comes back and the playback
 // worklet renders it; both sides' transcripts appear, and the latency shown is counted from the
-// end of the user's speech (the turn detector's wait included), not from some later point.
+// end of the user's speech (as the server marks it, mapped onto when that audio was captured).
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -56,11 +56,12 @@ test(`speech reaches the emulator, the answer is played and both transcripts app
     assert.match(await text(page, '.turn.assistant .text'), /^I heard \d+\.\d seconds of audio\.$/);
     const order = await page.$$eval('.turn', (els) => els.map((e) => (e.classList.contains('user') ? 'user' : 'assistant')));
     assert.deepEqual(order.slice(0, 2), ['user', 'assistant']);
-    // The latency is counted from the end of the speech: it includes the VAD's 500 ms of silence.
+    // The latency is counted from the end of the speech (the emulator marks it where its VAD decides,
+    // after the silence; the real API marks where the speech ended): a positive figure, said so.
     const [latency] = await until(page, () => window.relayClient.latencies.length && window.relayClient.latencies);
     t.diagnostic(`answer heard ${latency.ms} ms after the speech ended`);
     assert.equal(latency.kind, 'speech');
-    assert.ok(latency.ms >= 500, `at least the turn detector's 500 ms of silence (${latency.ms} ms)`);
+    assert.ok(latency.ms > 0, `heard after the speech ended (${latency.ms} ms)`);
     assert.match(await text(page, '#latency'), /after you stopped speaking/);
     // What reached the emulator: the client's session settings and its audio.
     const created = (await frames(page)).received.find((e) => e.type === 'session.created');
