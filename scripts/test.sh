@@ -28,7 +28,9 @@ bash scripts/bench.sh --smoke
 if [ -d tests/browser ]; then
   # The tests start these two binaries; build them from the sources being tested.
   cargo build --locked -p realtime-relay -p realtime-emulator
-  for browser in chromium firefox; do
+  # Firefox ESR is installed and driven (BROWSERS="chromium firefox"), but on a machine with no
+  # sound device its AudioContext never leaves 'suspended' yet, so CI runs Chromium only for now.
+  for browser in ${BROWSERS:-chromium}; do
     echo "== browser tests (headless $browser)"
     (cd tests/browser && BROWSER=$browser node --test --test-concurrency=1)
   done
