@@ -97,7 +97,10 @@ mod tests {
         assert!(Faults::parse("explode=1").is_err());
         assert!(Faults::parse("close-after").is_err());
         assert!(Faults::parse("slow=fast").is_err());
-        assert_eq!(Faults::parse("jitter=40").unwrap().jitter, Some(Duration::from_millis(40)));
+        assert_eq!(
+            Faults::parse("jitter=40").unwrap().jitter,
+            Some(Duration::from_millis(40))
+        );
         assert!(Faults::parse("reject=200").is_err());
     }
 }
