@@ -1,23 +1,44 @@
 #!/usr/bin/env bash
-# Installs what the tests need on a fresh Debian machine, and nothing that is
-# already there: espeak-ng and sox (speech fixtures), chromium (browser tests),
-# the browser tests' npm packages, and a running Redis on 127.0.0.1:6379.
+# Installs what the tests need on a fresh Debian machine, and nothing that is already there:
+# the Rust components (rustfmt, clippy) and cargo-nextest, espeak-ng and sox (speech fixtures),
+# Node.js and npm, the browsers of the browser tests (chromium, firefox-esr: driven by
+# puppeteer-core over CDP and WebDriver BiDi, so no separate driver is needed), the browser
+# tests' npm packages, and a running Redis on 127.0.0.1:6379.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+if command -v rustup >/dev/null; then
+  for component in rustfmt clippy; do
+    if ! rustup component list --installed 2>/dev/null | grep -q "^$component"; then
+      echo "== rustup component add $component"
+      rustup component add "$component"
+    fi
+  done
+fi
 
 need=()
 command -v espeak-ng >/dev/null || need+=(espeak-ng)
 command -v sox >/dev/null || need+=(sox)
-if [ -d tests/browser ]; then
-  [ -x /usr/bin/chromium ] || need+=(chromium)
-fi
 command -v redis-server >/dev/null || need+=(redis-server)
+command -v curl >/dev/null || need+=(curl ca-certificates)
+if [ -d tests/browser ]; then
+  command -v node >/dev/null || need+=(nodejs)
+  command -v npm >/dev/null || need+=(npm)
+  [ -x /usr/bin/chromium ] || need+=(chromium)
+  [ -x /usr/bin/firefox-esr ] || need+=(firefox-esr)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]}"
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if ! command -v cargo-nextest >/dev/null && ! cargo nextest --version >/dev/null 2>&1; then
+  echo "== cargo install cargo-nextest"
+  cargo install --locked cargo-nextest
 fi
 
 if ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
@@ -26,7 +47,7 @@ if ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
   for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null && break; sleep 0.1; done
 fi
 
-if [ -f tests/browser/package.json ] && [ ! -d tests/browser/node_modules ]; then
+if [ -f tests/browser/package.json ] && [ ! -d tests/browser/node_modules/puppeteer-core ]; then
   echo "== npm ci (tests/browser)"
   (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 fi

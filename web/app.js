@@ -1,53 +1,86 @@
-// The page: the connection's state, the two modes (voice, narration), errors in plain words.
-// Wires the modules together; sign-in, the audio, the protocol and the barge-in rules live in them.
-// `window.relayClient` exposes read-only state for debugging and for the browser tests.
+// The page: sign-in, the two modes (Talk: a voice conversation, voice.js; Narrate: /api/narrate,
+// narrate.js), the connection's state, errors in plain words, and the console around them (live
+// visualisation, event inspector, usage, latency). Wires the modules together; the audio, the
+// protocol and the rules live in them. `window.relayClient` exposes read-only state for debugging
+// and for the browser tests.
 
 import { AudioEngine } from './audio.js';
-import { BargeIn } from './barge-in.js';
+import * as auth from './auth.js';
 import { Conversation } from './conversation.js';
 import { QUIET_CODES, describeError, describeMediaError } from './errors.js';
+import { Inspector } from './inspector.js';
+import { Latency } from './latency.js';
+import { Narration, speakersOf } from './narrate.js';
 import { NarrationRecording } from './narration.js';
-import { int16ToBase64 } from './pcm.js';
-import { RealtimeConnection } from './realtime.js';
-import { VOICES, narrationSession, userText, voiceSession } from './session-config.js';
+import { VOICES } from './session-config.js';
 import { setUpSignIn } from './signin.js';
+import { UsagePanel } from './usage.js';
+import { Visualiser } from './visualiser.js';
+import { VoiceChat } from './voice.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
+const jitterParam = params.get('jitter');
 
 const engine = new AudioEngine({
-  jitterMs: Number(params.get('jitter') ?? 100),
+  jitterMs: jitterParam === null || jitterParam === '' ? null : Number(jitterParam),
   processing: params.get('processing') !== 'off',
 });
-const conversation = new Conversation($('conversation'));
+const conversation = new Conversation($('conversation'), $('transcript-section'));
 const recording = new NarrationRecording();
+const latency = new Latency();
+const inspector = new Inspector({
+  section: $('inspector-section'),
+  list: $('events'),
+  filter: $('event-filter'),
+  direction: $('event-direction'),
+  errorsOnly: $('event-errors'),
+  count: $('event-count'),
+});
 
 const app = {
   token: null,
   config: {},
-  connection: null,
-  bargeIn: null,
   mode: 'voice',
-  sessionVoice: null, // the voice the session speaks with
-  spoken: false,      // the session has produced audio: its voice can no longer change
-  errors: [],         // every error shown: { text, code }
-  events: [],         // server event types received, in order
-  micLevelMax: 0,
-  appendsSent: 0,
-  connections: 0,     // connections opened by this page
+  errors: [],   // every error shown: { text, code }
+  events: [],   // server event types received by the current voice session, in order
+  tokenRenewals: 0,
 };
+
+const usage = new UsagePanel(() => app.token);
+
+const voice = new VoiceChat({
+  engine,
+  latency,
+  token: () => app.token,
+  renewToken: renewToken,
+  voice: () => $('voice').value,
+  model: () => $('model').value,
+});
+
+const narration = new Narration({ token: () => app.token, player: null, recording });
+
+const visualiser = new Visualiser([
+  { canvas: $('mic-scope'), analyser: () => engine.micAnalyser, active: () => engine.micOpen && !engine.muted, colour: '#1d7a3a' },
+  { canvas: $('voice-scope'), analyser: () => engine.voiceAnalyser, active: () => !!engine.player, colour: '#2458d6' },
+]);
+
 window.relayClient = {
-  get state() { return app.connection ? app.connection.state : 'idle'; },
+  get state() { return voice.state; },
   get mode() { return app.mode; },
   get player() { return engine.player && engine.player.stats; },
-  get truncations() { return app.bargeIn ? app.bargeIn.truncations : []; },
-  get droppedDeltas() { return app.bargeIn ? app.bargeIn.dropped : 0; },
+  get truncations() { return voice.bargeIn ? voice.bargeIn.truncations : []; },
+  get droppedDeltas() { return voice.bargeIn ? voice.bargeIn.dropped : 0; },
   get errors() { return app.errors; },
   get events() { return app.events; },
-  get micLevelMax() { return app.micLevelMax; },
-  get appendsSent() { return app.appendsSent; },
-  get connections() { return app.connections; },
+  get micLevelMax() { return voice.micLevelMax; },
+  get appendsSent() { return voice.appendsSent; },
+  get connections() { return voice.connections; },
+  get queued() { return voice.queue.map((q) => q.text); },
+  get latencies() { return latency.results; },
+  get narration() { return { state: narration.state, progress: { ...narration.progress }, transcript: narration.transcript }; },
   get firstAudioMs() { return recording.firstAudioMs; },
+  get tokenRenewals() { return app.tokenRenewals; },
   get outputLatency() { return engine.context ? engine.context.outputLatency : null; },
   playedOf: (itemId) => (engine.player ? engine.player.playedOf(itemId) : 0),
 };
@@ -59,11 +92,12 @@ function setStatus(state, text) {
   $('status').textContent = text;
 }
 
-function showError({ text, code, detail }) {
+function showError({ text, code, detail }, { reconnect = false } = {}) {
   app.errors.push({ text, code });
   $('error-text').textContent = text;
   $('error-code').textContent = code || '';
   $('error-detail').textContent = detail && detail !== text ? detail : '';
+  $('reconnect-button').hidden = !reconnect;
   $('error').hidden = false;
 }
 
@@ -78,21 +112,40 @@ function signedIn(token, config) {
   app.config = config;
   const requested = params.get('model');
   fillSelect($('model'), withRequested(config.models || ['gpt-realtime'], requested), requested);
-  $('session').hidden = false;
+  $('console').hidden = false;
   showMode();
   setStatus('idle', 'Signed in; not connected');
+  usage.refresh();
 }
 
 function signedOut() {
-  disconnect();
+  voice.stop();
+  narration.stop();
   app.token = null;
-  $('session').hidden = true;
-  $('voice-panel').hidden = true;
-  $('narration-panel').hidden = true;
+  $('console').hidden = true;
+  conversation.clear();
+  inspector.clear();
+  usage.hide();
   setStatus('signed-out', 'Not signed in');
 }
 
-// ---- session ----
+/** The relay no longer accepts our token (e.g. a dev relay restarted with a new secret). */
+async function renewToken() {
+  if (!app.config.dev_mode) return null;
+  try {
+    const user = (auth.claims(app.token) || {}).sub || $('dev-user').value || 'dev';
+    const token = await auth.devToken(user);
+    await auth.clientConfig(token); // the relay accepts it
+    app.token = token;
+    auth.saveToken(token);
+    app.tokenRenewals++;
+    return token;
+  } catch {
+    return null;
+  }
+}
+
+// ---- modes ----
 
 function fillSelect(select, values, selected) {
   select.replaceChildren(...values.map((v) => new Option(v, v, false, v === selected)));
@@ -108,198 +161,207 @@ function showMode() {
   $('narration-panel').hidden = app.mode !== 'narration';
 }
 
-function showConnection(state) {
-  const open = state === 'open' || state === 'connecting';
-  $('connect-button').hidden = open || !!app.connection;
-  $('disconnect-button').hidden = !open;
-  $('reconnect-button').hidden = open || !app.connection;
-  if (state === 'connecting') setStatus('connecting', 'Connecting…');
-  if (state === 'open') setStatus('open', `Connected: ${app.mode} (${app.connection.model})`);
-  if (state === 'closed') {
-    engine.closeMic();
-    if (engine.player) engine.player.end(); // what was received still plays, with no underrun
-    if ($('status').dataset.state !== 'failed') setStatus('closed', 'Disconnected');
-  }
-}
-
-async function connect() {
-  clearError();
-  disconnect();
-  showMode();
-  conversation.clear();
-  try {
-    await engine.start();
-  } catch (e) {
-    return showError({ text: `Audio cannot start in this browser: ${e.message}`, code: e.name || 'audio_error' });
-  }
-  if (engine.player) await engine.player.stop();
-  const connection = new RealtimeConnection({ token: app.token, model: $('model').value });
-  app.connection = connection;
-  app.connections++;
-  app.events = [];
-  app.bargeIn = new BargeIn({
-    send: (e) => connection.send(e),
-    player: engine.player,
-    onAudio: (_itemId, bytes) => recording.add(bytes),
-  });
-  connection.addEventListener('state', (e) => showConnection(e.detail));
-  connection.addEventListener('failed', (e) => {
-    showError(e.detail);
-    setStatus('failed', 'Disconnected: ' + e.detail.text);
-  });
-  connection.addEventListener('server', (e) => onServerEvent(e.detail));
-  try {
-    await connection.open();
-  } catch {
-    // 'failed' has said why.
-  }
-}
-
-/** The next server event of one of `types`; null if the connection closes first. */
-function nextEvent(connection, types) {
-  return new Promise((resolve) => {
-    const onServer = (e) => {
-      if (!types.includes(e.detail.type)) return;
-      connection.removeEventListener('server', onServer);
-      resolve(e.detail);
-    };
-    connection.addEventListener('server', onServer);
-    connection.addEventListener('state', (e) => e.detail === 'closed' && resolve(null));
-  });
-}
-
-function disconnect() {
-  engine.closeMic();
-  if (app.connection) app.connection.close();
-  if (engine.player) engine.player.stop();
-}
-
-function onServerEvent(ev) {
-  app.events.push(ev.type);
-  conversation.handle(ev);
-  app.bargeIn.handle(ev);
-  switch (ev.type) {
-    case 'session.created':
-      return startSession();
-    case 'response.output_audio.delta':
-      app.spoken = true;
-      if (app.mode === 'narration') showRecording();
-      return;
-    case 'response.done':
-      if (app.mode === 'narration') showRecording(true);
-      return;
-    case 'error':
-      if (!QUIET_CODES.has(ev.error && ev.error.code)) showError(describeError(ev.error));
-      return;
-  }
-}
-
-async function startSession() {
-  const voice = $('voice').value;
-  app.sessionVoice = voice;
-  app.spoken = false;
-  const connection = app.connection;
-  connection.send(app.mode === 'voice' ? voiceSession(voice) : narrationSession(voice));
-  if (app.mode !== 'voice') return;
-  try {
-    await engine.openMic((pcm, level) => {
-      app.micLevelMax = Math.max(app.micLevelMax, level);
-      $('level').value = level;
-      if (connection.send({ type: 'input_audio_buffer.append', audio: int16ToBase64(pcm) })) app.appendsSent++;
-    });
-  } catch (e) {
-    showError(describeMediaError(e));
-  }
-}
-
 document.querySelectorAll('input[name="mode"]').forEach((radio) =>
   radio.addEventListener('change', () => {
     showMode();
-    if (app.connection && app.connection.state === 'open') connect();
+    if (app.mode !== 'voice' && voice.active) voice.stop();
+    if (app.mode !== 'narration') narration.stop();
   }),
 );
-$('connect-button').addEventListener('click', connect);
-$('reconnect-button').addEventListener('click', connect);
-$('disconnect-button').addEventListener('click', disconnect);
-$('error-dismiss').addEventListener('click', clearError);
 
-// ---- voice ----
+// ---- talk ----
+
+function startTalking() {
+  clearError();
+  app.events = [];
+  if (voice.connections > 0) conversation.divider('New session');
+  return voice.start();
+}
+
+function showTalk(state) {
+  if (engine.player) startAudioViews();
+  const active = state === 'open' || state === 'connecting';
+  $('talk-button').textContent = active ? 'Stop talking' : 'Start talking';
+  $('talk-button').setAttribute('aria-pressed', String(active));
+  $('talk-button').dataset.state = state;
+  if (state === 'connecting') setStatus('connecting', 'Connecting…');
+  if (state === 'open') setStatus('open', `Connected (${$('model').value})`);
+  if (state === 'closed' && $('status').dataset.state !== 'failed') setStatus('closed', 'Disconnected');
+}
+
+voice.addEventListener('state', (e) => showTalk(e.detail));
+voice.addEventListener('failed', (e) => {
+  showError(e.detail, { reconnect: true });
+  setStatus('failed', 'Disconnected: ' + e.detail.text);
+});
+voice.addEventListener('mic-failed', (e) => showError(describeMediaError(e.detail)));
+voice.addEventListener('sent', (e) => inspector.add('sent', e.detail));
+voice.addEventListener('appended', () => {
+  $('appends').textContent = `${voice.appendsSent} microphone appends sent (audio, not listed)`;
+});
+voice.addEventListener('server', (e) => {
+  const ev = e.detail;
+  app.events.push(ev.type);
+  if (ev.type !== 'response.output_audio.delta') inspector.add('received', ev);
+  else if (app.events.filter((t) => t === ev.type).length === 1) inspector.add('received', ev); // the first, elided
+  conversation.handle(ev);
+  if (ev.type === 'response.done') usage.refreshSoon();
+  if (ev.type === 'error' && !QUIET_CODES.has(ev.error && ev.error.code)) showError(describeError(ev.error));
+});
+voice.addEventListener('queued', (e) => conversation.queued(e.detail.id, e.detail.text));
+voice.addEventListener('unqueued', (e) => conversation.unqueue(e.detail.id));
+voice.onLevel = (level) => { $('level').value = engine.muted ? 0 : level; };
+
+$('talk-button').addEventListener('click', () => (voice.active ? voice.stop() : startTalking()));
+$('reconnect-button').addEventListener('click', startTalking);
+$('error-dismiss').addEventListener('click', clearError);
 
 $('mute-button').addEventListener('click', () => {
   const muted = $('mute-button').getAttribute('aria-pressed') !== 'true';
   engine.setMuted(muted);
   $('mute-button').setAttribute('aria-pressed', String(muted));
-  $('mute-button').textContent = muted ? 'Unmute microphone' : 'Mute microphone';
+  $('mute-button').textContent = muted ? 'Unmute' : 'Mute';
   if (muted) $('level').value = 0;
 });
 
 $('say-form').addEventListener('submit', (e) => {
   e.preventDefault();
   const text = $('say').value.trim();
-  if (!text || !app.connection) return;
-  for (const ev of userText(text)) app.connection.send(ev);
+  if (!text) return;
   $('say').value = '';
+  clearError();
+  if (!voice.active) {
+    app.events = [];
+    if (voice.connections > 0) conversation.divider('New session');
+  }
+  voice.say(text);
 });
 
-// ---- narration ----
+// ---- narrate ----
+
+function showSpeakers() {
+  const names = speakersOf($('narration-text').value);
+  const box = $('speakers');
+  const existing = new Map([...box.querySelectorAll('select')].map((s) => [s.dataset.speaker, s.value]));
+  const defaults = ['alloy', 'echo', 'shimmer', 'ash', 'coral', 'sage'];
+  box.replaceChildren(
+    ...names.map((name, i) => {
+      const span = document.createElement('span');
+      span.className = 'field';
+      const id = `speaker-${i}`;
+      const label = document.createElement('label');
+      label.htmlFor = id;
+      label.textContent = `${name}'s voice`;
+      const select = document.createElement('select');
+      select.id = id;
+      select.dataset.speaker = name;
+      fillSelect(select, VOICES, existing.get(name) || defaults[i % defaults.length]);
+      span.append(label, select);
+      return span;
+    }),
+  );
+  box.hidden = names.length === 0;
+}
+$('narration-text').addEventListener('input', showSpeakers);
 
 $('read-button').addEventListener('click', async () => {
   const text = $('narration-text').value.trim();
   if (!text) return;
+  latency.start('read');
   clearError();
-  const voice = $('voice').value;
-  // A session's voice is fixed once it has spoken: a new voice needs a new session.
-  const needsNewSession = !app.connection || app.connection.state !== 'open' || (app.spoken && voice !== app.sessionVoice);
-  if (needsNewSession) {
-    await connect();
-    if (!app.connection || app.connection.state !== 'open') return;
-    // Configured (or refused by a policy: the relay's own settings then apply), or gone.
-    if (!(await nextEvent(app.connection, ['session.updated', 'error']))) return;
-  } else if (voice !== app.sessionVoice) {
-    app.connection.send(narrationSession(voice));
-    app.sessionVoice = voice;
+  try {
+    await engine.start();
+  } catch (e) {
+    return showError({ text: `Audio cannot start in this browser: ${e.message}`, code: e.name || 'audio_error' });
   }
-  recording.begin();
+  startAudioViews();
+  narration.player = engine.player;
+  const speakers = Object.fromEntries([...$('speakers').querySelectorAll('select')].map((s) => [s.dataset.speaker, s.value]));
   $('download').hidden = true;
-  $('first-audio').textContent = 'Waiting for the first audio…';
-  for (const ev of userText(text)) app.connection.send(ev);
+  await narration.read({ text, voice: $('voice').value, speakers });
 });
 
-$('stop-button').addEventListener('click', () => {
-  if (engine.player) engine.player.stop();
-  if (app.bargeIn && app.bargeIn.activeResponse && app.connection) app.connection.send({ type: 'response.cancel' });
+$('stop-button').addEventListener('click', () => narration.stop());
+
+narration.addEventListener('state', (e) => {
+  const { state, error } = e.detail;
+  const busy = state === 'waiting' || state === 'reading';
+  $('stop-button').hidden = !busy;
+  $('read-button').disabled = busy;
+  $('narration-progress-row').hidden = state === 'idle';
+  if (state === 'waiting') $('narration-status').textContent = 'Waiting for the first audio…';
+  if (state === 'failed') {
+    latency.cancel();
+    showError(error);
+    $('narration-status').textContent = 'The narration failed.';
+  }
+  if (state === 'stopped') $('narration-status').textContent = 'Stopped.';
+  if (state === 'done' || (state === 'failed' && recording.bytes > 0)) {
+    showDownload();
+    usage.refreshSoon();
+  }
+  showNarrationProgress();
 });
+narration.addEventListener('progress', showNarrationProgress);
+
+function showNarrationProgress() {
+  const p = narration.progress;
+  const bar = $('narration-progress');
+  bar.max = Math.max(1, p.total);
+  bar.value = narration.state === 'done' ? bar.max : p.done;
+  if (narration.state !== 'reading' && narration.state !== 'done') return;
+  const heard = latency.results.length && latency.results.at(-1).kind === 'read' ? ` ${Latency.describe(latency.results.at(-1))}` : '';
+  const seconds = (p.received / 24000).toFixed(1);
+  const where = p.total ? `segment ${Math.min(p.done + 1, p.total)} of ${p.total}` : '';
+  $('narration-status').textContent =
+    narration.state === 'done'
+      ? `Read: ${p.total} segments, ${seconds} s of audio.${heard}`
+      : `Reading ${where}${p.voice ? ` (${p.voice})` : ''}: ${seconds} s received.${heard}`;
+}
 
 let downloadUrl = null;
-function showRecording(done = false) {
-  if (recording.firstAudioMs === null) return;
-  const seconds = (recording.durationMs() / 1000).toFixed(1);
-  $('first-audio').textContent = `First audio after ${recording.firstAudioMs} ms; ${seconds} s received${done ? '.' : '…'}`;
-  if (!done) return;
+function showDownload() {
   if (downloadUrl) URL.revokeObjectURL(downloadUrl);
   downloadUrl = URL.createObjectURL(recording.wav());
+  const seconds = (recording.durationMs() / 1000).toFixed(1);
   $('download').href = downloadUrl;
   $('download').textContent = `Download WAV (${seconds} s)`;
   $('download').hidden = false;
 }
 
-// ---- playback settings and counters ----
+// ---- audio views, latency, playback settings ----
 
-$('jitter').value = engine.options.jitterMs;
+let audioViewsStarted = false;
+function startAudioViews() {
+  if (audioViewsStarted) return;
+  audioViewsStarted = true;
+  visualiser.start();
+  engine.player.addEventListener('started', (e) => {
+    const result = latency.heard(e.detail.heardAt);
+    if (!result) return;
+    if (result.kind === 'read') showNarrationProgress();
+    else $('latency').textContent = Latency.describe(result);
+  });
+}
+
+$('jitter').value = engine.options.jitterMs ?? '';
 $('jitter').addEventListener('change', () => {
-  engine.options.jitterMs = Number($('jitter').value);
+  const v = $('jitter').value;
+  engine.options.jitterMs = v === '' ? null : Number(v);
   if (engine.player) engine.player.setJitterMs(engine.options.jitterMs);
 });
 
 setInterval(() => {
   const s = engine.player && engine.player.stats;
-  if (!s || $('settings').open === false) return;
+  if (!s || $('options').open === false) return;
   $('playback-stats').textContent =
     `received ${(s.received / 24000).toFixed(2)} s, played ${(s.played / 24000).toFixed(2)} s, ` +
-    `dropped ${(s.dropped / 24000).toFixed(2)} s, underruns ${s.underruns}, buffer ${s.jitterMs} ms, ${s.state}`;
+    `dropped ${(s.dropped / 24000).toFixed(2)} s, underruns ${s.underruns}, ` +
+    `start-up delay ${s.startDelayMs} ms (arrival jitter ${s.jitterMs} ms), ${s.state}`;
 }, 250);
 
 // ---- start ----
 
 fillSelect($('voice'), VOICES, params.get('voice') || 'alloy');
+showSpeakers();
 setUpSignIn({ onSignedIn: signedIn, onSignedOut: signedOut, showError, clearError });

@@ -1,16 +1,48 @@
 // The transcript: one entry per conversation item, both sides, in the conversation's order
 // (an item is placed after its `previous_item_id` when that is known), text streamed into it as
-// deltas arrive. Fed with server events by `handle(event)`; renders into a list element.
+// deltas arrive. Fed with server events by `handle(event)`; renders into a list element. It
+// outlives connections (a new session adds a divider; a failed reconnect leaves it as it was) and
+// shows typed messages still waiting for a session. Its section is shown once it has an entry.
 
 export class Conversation {
-  constructor(list) {
+  constructor(list, section = null) {
     this.list = list;
+    this.section = section;
     this.entries = new Map(); // item id -> { li, text, role }
   }
 
   clear() {
     this.entries.clear();
     this.list.replaceChildren();
+    if (this.section) this.section.hidden = true;
+  }
+
+  show() {
+    if (this.section) this.section.hidden = false;
+  }
+
+  /** A line between sessions (only if there is something above it). */
+  divider(text) {
+    if (!this.list.lastElementChild || this.list.lastElementChild.classList.contains('divider')) return;
+    const li = document.createElement('li');
+    li.className = 'divider';
+    li.textContent = text;
+    this.list.append(li);
+  }
+
+  /** A typed message waiting for a session to be sent in. */
+  queued(id, text) {
+    const e = this.entry(id, 'user');
+    e.text.textContent = text;
+    e.li.classList.add('queued');
+    e.li.title = 'waiting for the connection';
+  }
+
+  /** The waiting message was sent: the server's own item replaces it. */
+  unqueue(id) {
+    const e = this.entries.get(id);
+    if (e) e.li.remove();
+    this.entries.delete(id);
   }
 
   /** The entry of `itemId`, made (after `previousId` when known) if it does not exist yet. */
@@ -31,6 +63,7 @@ export class Conversation {
     else this.list.append(li);
     e = { li, text, role };
     this.entries.set(itemId, e);
+    this.show();
     return e;
   }
 

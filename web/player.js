@@ -2,6 +2,8 @@
 // stream every item starts, and answers "how much of this item was actually played?" from the
 // worklet's own counters. `stop()` silences playback at once and resolves with the worklet's read
 // position at that moment, so a truncation offset comes from what was heard, not from a guess.
+// Each time a stream starts playing it dispatches 'started' with `heardAt`, the performance.now()
+// time its first sample reaches the listener (the output timestamp, or the output latency added).
 
 import { SAMPLE_RATE } from './pcm.js';
 
@@ -14,6 +16,7 @@ export class Player extends EventTarget {
     this.queued = 0; // frames posted to the worklet: the stream position of the next frame
     this.items = new Map(); // item id -> { start, frames }
     this.stats = { received: 0, played: 0, dropped: 0, position: 0, underruns: 0, buffered: 0, state: 'idle' };
+    this.lastStartedAt = null;
     this.flushes = new Map();
     this.nextFlush = 1;
     node.port.onmessage = (e) => this.onMessage(e.data);
@@ -23,6 +26,10 @@ export class Player extends EventTarget {
     if (m.type === 'stats' || m.type === 'flushed') {
       this.stats = m;
       this.dispatchEvent(new CustomEvent('stats', { detail: m }));
+      if (m.state === 'playing' && m.startedAt !== null && m.startedAt !== this.lastStartedAt) {
+        this.lastStartedAt = m.startedAt;
+        this.dispatchEvent(new CustomEvent('started', { detail: { heardAt: this.heardAt(m.startedAt) } }));
+      }
     }
     if (m.type === 'flushed') {
       const resolve = this.flushes.get(m.id);
@@ -48,8 +55,16 @@ export class Player extends EventTarget {
     this.node.port.postMessage({ type: 'end' });
   }
 
+  /** A fixed start-up delay in ms, or null for the adaptive one. */
   setJitterMs(ms) {
     this.node.port.postMessage({ type: 'config', jitterMs: ms });
+  }
+
+  /** performance.now() time at which the sample rendered at context time `t` is heard. */
+  heardAt(t) {
+    const ts = this.context.getOutputTimestamp ? this.context.getOutputTimestamp() : null;
+    if (ts && ts.performanceTime > 0) return ts.performanceTime + (t - ts.contextTime) * 1000;
+    return performance.now() + (t - this.context.currentTime + (this.context.outputLatency || 0)) * 1000;
   }
 
   /** Stop at once and drop what is queued. Resolves with the worklet's counters and `stoppedAt`, its read position when it stopped. */

@@ -1,5 +1,6 @@
-// The `session.update` each mode sends once the session is created (GA Realtime API shape), and
-// the voices a person can pick. A relay policy may own some of these settings: it then refuses
+// The `session.update` a voice conversation sends once the session is created (GA Realtime API
+// shape), a typed message's events, and the voices a person can pick. (Narration goes through
+// POST /api/narrate, whose settings are the relay's own.) A relay policy may own some of these settings: it then refuses
 // the update with `relay_field_locked` and its own settings stay in force.
 
 export const VOICES = ['alloy', 'ash', 'ballad', 'coral', 'echo', 'sage', 'shimmer', 'verse', 'marin', 'cedar'];
@@ -27,22 +28,6 @@ export function voiceSession(voice) {
           },
           transcription: { model: 'gpt-4o-mini-transcribe' },
         },
-        output: { format: PCM, voice },
-      },
-    },
-  };
-}
-
-/** Narration: the user's text read aloud, word for word; no microphone, no turn detection. */
-export function narrationSession(voice) {
-  return {
-    type: 'session.update',
-    session: {
-      type: 'realtime',
-      instructions: "Read the user's text aloud, verbatim, with a warm and natural voice. Do not add anything.",
-      output_modalities: ['audio'],
-      audio: {
-        input: { format: PCM, turn_detection: null },
         output: { format: PCM, voice },
       },
     },

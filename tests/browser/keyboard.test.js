@@ -1,9 +1,9 @@
-// The client without a mouse: every control has a label, and signing in, choosing narration,
-// connecting and reading a text aloud work from the keyboard alone (Tab, arrows, Enter, Space).
+// The client without a mouse: every control has a label, and signing in, choosing narration and
+// reading a text aloud work from the keyboard alone (Tab, arrows, Enter, Space).
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { ensureBinaries, launchBrowser, openClient, startRelay } from './harness.js';
+import { BROWSER, button, ensureBinaries, launchBrowser, openClient, startRelay, until, withLogs } from './harness.js';
 
 let relay, browser;
 
@@ -20,7 +20,7 @@ after(async () => {
 
 /** Press Tab until the focused element's accessible text matches `name`. */
 async function tabTo(page, name) {
-  for (let i = 0; i < 40; i++) {
+  for (let i = 0; i < 60; i++) {
     await page.keyboard.press('Tab');
     const focused = await page.evaluate(() => {
       const el = document.activeElement;
@@ -33,38 +33,33 @@ async function tabTo(page, name) {
   throw new Error(`no focusable control matches ${name}`);
 }
 
-test('every control is labelled, and the client works from the keyboard alone', async () => {
+test(`every control is labelled, and the client works from the keyboard alone (${BROWSER})`, async () => {
   const { page, logs } = await openClient(browser, relay.url);
-  try {
-    await page.getByRole('button', { name: 'Sign in (dev mode)' }).waitFor();
+  await withLogs(logs, async () => {
+    await button(page, 'Sign in (dev mode)');
     await tabTo(page, /Sign in \(dev mode\)/);
     await page.keyboard.press('Enter');
-    await page.getByRole('button', { name: 'Connect', exact: true }).waitFor();
+    await button(page, 'Start talking');
 
-    const unlabelled = await page.$$eval('input, select, textarea, meter', (els) =>
+    const unlabelled = await page.$$eval('input, select, textarea, meter, canvas', (els) =>
       els.filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')).map((el) => el.id),
     );
     assert.deepEqual(unlabelled, [], 'controls without a label');
 
-    await tabTo(page, /Voice chat/);
-    await page.keyboard.press('ArrowRight'); // the radio group: Voice chat -> Narration
-    assert.equal(await page.getByRole('radio', { name: 'Narration' }).isChecked(), true);
-    await tabTo(page, /^Connect$/);
-    await page.keyboard.press('Enter');
-    await page.waitForFunction(() => window.relayClient.events.includes('session.updated'));
+    await tabTo(page, /Talk/);
+    await page.keyboard.press('ArrowRight'); // the radio group: Talk -> Narrate
+    assert.equal(await page.$eval('input[value="narration"]', (e) => e.checked), true);
 
     await tabTo(page, /Text to read aloud/);
-    await page.keyboard.press('Control+A');
+    await page.keyboard.down('Control');
+    await page.keyboard.press('a');
+    await page.keyboard.up('Control');
     await page.keyboard.type('Read by keyboard.');
     await tabTo(page, /Read aloud/);
     await page.keyboard.press('Space');
-    await page.waitForFunction(() => window.relayClient.events.includes('response.done'));
-    await page.getByRole('link', { name: /Download WAV/ }).waitFor();
+    await until(page, () => window.relayClient.narration.state === 'done', null, 30_000);
+    await button(page, /Download WAV/);
     await tabTo(page, /Download WAV/);
-  } catch (e) {
-    console.log(logs.join('\n'));
-    throw e;
-  } finally {
-    await page.context().close();
-  }
+  });
+  await page.browserContext().close();
 });

@@ -1,24 +1,34 @@
-// Narration mode in real Chromium: a text is read aloud in the chosen voice, played as it streams,
-// the time to first audio is shown, and "Download WAV" saves exactly the PCM of the deltas received.
-// Another voice afterwards takes a new session (the API fixes a session's voice once it has spoken).
+// Narration in the page, through POST /api/narrate: a three-paragraph script with two speakers is
+// read in each speaker's voice, played as it streams, with the relay's own progress (segment i of
+// n); "Download WAV" saves exactly the audio the relay sent, which the test checks against its own
+// request to /api/narrate for the same script (the emulator's voice is deterministic).
 
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
 import {
-  audioOf,
-  emulatorEvents,
+  BROWSER,
+  button,
+  choose,
   ensureBinaries,
+  fill,
   launchBrowser,
+  mode,
   openClient,
-  connect,
   screenshot,
   signIn,
   startEmulator,
   startRelay,
+  text,
+  until,
+  withLogs,
+  click,
 } from './harness.js';
 
-const TEXT = 'The relay reads this aloud. Every word arrives as audio, streamed and played at once.';
+const SCRIPT = [
+  'HOST: Welcome to the show. Today we talk about lighthouses, and the people who kept them.',
+  'GUEST: Thanks for having me. I spent ten winters on a rock in the northern sea.',
+  'HOST: Ten winters! Tell us, what did you miss the most?',
+].join('\n\n');
 
 let emulator, relay, browser;
 
@@ -35,73 +45,83 @@ after(async () => {
   await emulator?.stop();
 });
 
-test('a text is read aloud, played as it arrives, and downloaded as the WAV of what was received', async (t) => {
-  const { page, frames, logs } = await openClient(browser, relay.url);
-  try {
+/** The PCM the relay sends for `body`, asked by the test itself (its own token, its own request). */
+async function narrateDirect(body) {
+  const { token } = await (await fetch(`${relay.url}dev/token?user=witness`)).json();
+  const r = await fetch(`${relay.url}api/narrate?stream=false`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${token}`, Accept: 'audio/wav', 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  assert.equal(r.status, 200);
+  return Buffer.from(await r.arrayBuffer()).subarray(44);
+}
+
+test(`a two-speaker script of three paragraphs is read in the page, with progress (${BROWSER})`, async (t) => {
+  const { page, logs } = await openClient(browser, relay.url, { width: 1280, height: 900 });
+  await withLogs(logs, async () => {
     await signIn(page);
-    await page.getByLabel('Voice', { exact: true }).selectOption('shimmer');
-    await connect(page, { mode: 'narration' });
-    await page.getByLabel('Text to read aloud').fill(TEXT);
-    await page.getByRole('button', { name: 'Read aloud' }).click();
+    await mode(page, 'Narrate');
+    await fill(page, 'Text to read aloud', SCRIPT);
+    // The speakers are found in the script, each with a voice.
+    await choose(page, "HOST's voice", 'shimmer');
+    await choose(page, "GUEST's voice", 'echo');
+    await click(page, 'Read aloud');
 
     // Playback starts while the narration is still streaming (the emulator paces it in real time).
-    await page.waitForFunction(() => window.relayClient.player.played > 0, null, { timeout: 20_000 });
-    assert.ok(!frames.received.some((e) => e.type === 'response.done'), 'playing before the last delta arrived');
-    await page.getByText(/First audio after \d+ ms/).waitFor();
+    await until(page, () => window.relayClient.player?.played > 0, null, 20_000);
+    const early = await page.evaluate(() => window.relayClient.narration);
+    assert.equal(early.state, 'reading', 'playing before the narration ended');
+    assert.equal(early.progress.total, 3, 'three segments: one per turn');
+    await until(page, () => /Reading segment [123] of 3/.test(document.querySelector('#narration-status').textContent));
+    const progress = await page.$eval('#narration-progress', (p) => ({ max: p.max, value: p.value }));
+    assert.equal(progress.max, 3);
+    await screenshot(page, 'narration-reading');
 
-    await page.waitForFunction(() => window.relayClient.events.includes('response.done'), null, { timeout: 60_000 });
-    const pcm = audioOf(frames.received);
-    const frames24k = pcm.length / 2;
-    await page.waitForFunction((n) => window.relayClient.player.played === n, frames24k, { timeout: 30_000 });
-    const player = await page.evaluate(() => window.relayClient.player);
-    assert.equal(player.received, frames24k);
-    t.diagnostic(`first audio after ${await page.evaluate(() => window.relayClient.firstAudioMs)} ms; ${player.underruns} underruns`);
+    await until(page, () => window.relayClient.narration.state === 'done', null, 60_000);
+    const done = await page.evaluate(() => window.relayClient.narration);
+    assert.equal(done.progress.done, 3);
+    assert.match(await text(page, '#narration-status'), /^Read: 3 segments, \d+\.\d s of audio\. Answer heard \d+ ms after you pressed Read aloud/);
+    await until(page, (n) => window.relayClient.player.played === n && window.relayClient.player.state === 'idle', done.progress.received, 30_000);
 
-    // The transcript is the text, read verbatim.
-    await page.waitForFunction((t) => document.querySelector('.turn.assistant .text')?.textContent === t, TEXT);
-
-    const download = page.waitForEvent('download');
-    await page.getByRole('link', { name: /Download WAV/ }).click();
-    const wav = await readFile(await (await download).path());
-    assert.equal(wav.toString('ascii', 0, 4), 'RIFF');
-    assert.equal(wav.toString('ascii', 8, 12), 'WAVE');
-    assert.equal(wav.readUInt16LE(20), 1, 'PCM');
-    assert.equal(wav.readUInt16LE(22), 1, 'mono');
-    assert.equal(wav.readUInt32LE(24), 24_000, '24 kHz');
-    assert.equal(wav.readUInt16LE(34), 16, '16-bit');
-    assert.equal(wav.readUInt32LE(40), pcm.length);
-    assert.ok(wav.subarray(44).equals(pcm), "the WAV's PCM is the deltas received, byte for byte");
-
-    // The emulator was asked for the chosen voice, with no microphone audio.
-    const created = frames.received.find((e) => e.type === 'session.created');
-    const seen = await emulatorEvents(emulator, created.session.id);
-    assert.equal(seen.find((e) => e.type === 'session.update').session.audio.output.voice, 'shimmer');
-    assert.ok(!seen.some((e) => e.type === 'input_audio_buffer.append'), 'narration does not open the microphone');
-    await screenshot(page, 'narration');
-
-    // Another voice: a session's voice is fixed once it has spoken, so the client opens a new one.
-    await page.getByLabel('Voice', { exact: true }).selectOption('echo');
-    await page.getByLabel('Text to read aloud').fill('Now in another voice.');
-    await page.getByRole('button', { name: 'Read aloud' }).click();
-    await page.waitForFunction(
-      () => window.relayClient.connections === 2 && window.relayClient.events.includes('response.done'),
-      null,
-      { timeout: 30_000 },
+    // The WAV is the relay's audio for this script, byte for byte.
+    await button(page, /Download WAV/);
+    const wav = Buffer.from(
+      await page.$eval('#download', async (a) => {
+        const bytes = new Uint8Array(await window.__blobs[a.href].arrayBuffer());
+        let s = '';
+        for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+        return btoa(s);
+      }),
+      'base64',
     );
-    const sessions = frames.received.filter((e) => e.type === 'session.created');
-    assert.equal(sessions.length, 2, 'a second session');
-    const second = await emulatorEvents(emulator, sessions[1].session.id);
-    assert.equal(second.find((e) => e.type === 'session.update').session.audio.output.voice, 'echo');
-    const secondPcm = audioOf(frames.received.slice(frames.received.indexOf(sessions[1])));
-    const download2 = page.waitForEvent('download');
-    await page.getByRole('link', { name: /Download WAV/ }).click();
-    const wav2 = await readFile(await (await download2).path());
-    assert.ok(wav2.subarray(44).equals(secondPcm), 'the second WAV is the second narration');
+    assert.equal(wav.toString('ascii', 0, 4), 'RIFF');
+    assert.equal(wav.readUInt32LE(24), 24_000, '24 kHz');
+    assert.equal(wav.readUInt32LE(40), wav.length - 44, 'real sizes');
+    const expected = await narrateDirect({ text: SCRIPT, speakers: { HOST: 'shimmer', GUEST: 'echo' } });
+    assert.ok(wav.subarray(44).equals(expected), "the WAV's PCM is the relay's narration of the script, byte for byte");
+    // In each speaker's voice: the same script in other voices sounds different.
+    const other = await narrateDirect({ text: SCRIPT, speakers: { HOST: 'echo', GUEST: 'shimmer' } });
+    assert.ok(!other.equals(expected), 'voices matter');
+    t.diagnostic(`${(expected.length / 48_000).toFixed(1)} s of audio; ${await text(page, '#narration-status')}`);
     assert.deepEqual(await page.evaluate(() => window.relayClient.errors), []);
-  } catch (e) {
-    console.log(logs.join('\n'));
-    throw e;
-  } finally {
-    await page.context().close();
-  }
+    await screenshot(page, 'narration');
+  });
+  await page.browserContext().close();
+});
+
+test(`a long text without speakers is read in one voice (${BROWSER})`, async () => {
+  const { page, logs } = await openClient(browser, relay.url);
+  await withLogs(logs, async () => {
+    await signIn(page);
+    await mode(page, 'Narrate');
+    const paragraph = 'This paragraph is long enough to matter. '.repeat(30);
+    await fill(page, 'Text to read aloud', `${paragraph}\n\n${paragraph}`);
+    assert.equal(await page.$eval('#speakers', (e) => e.hidden), true, 'no speakers in a plain text');
+    await click(page, 'Read aloud');
+    await until(page, () => window.relayClient.narration.progress.total >= 2, null, 20_000);
+    await click(page, 'Stop');
+    await until(page, () => window.relayClient.narration.state === 'stopped' && window.relayClient.player.state === 'idle');
+  });
+  await page.browserContext().close();
 });

@@ -54,6 +54,18 @@ impl Sender {
         if let Some(delay) = self.faults.slow {
             tokio::time::sleep(delay).await;
         }
+        if let Some(jitter) = self.faults.jitter
+            && matches!(event, ServerEvent::ResponseOutputAudioDelta(_))
+        {
+            // A fixed pseudo-random sequence (an LCG over the events sent), so runs repeat.
+            let r = (self
+                .sent
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407)
+                >> 33)
+                % 1000;
+            tokio::time::sleep(jitter * r as u32 / 1000).await;
+        }
         let mut json = event.to_json();
         if let Some(stamps) = &mut self.stamps {
             json = stamps.stamp(json, now_us());

@@ -14,6 +14,7 @@
 //! | `stall-after=N` | after N server events, send nothing more (keep reading) |
 //! | `error-after=N` | after N server events, send a `server_error` `error` event (then go on) |
 //! | `slow=MS` | wait MS before each server event |
+//! | `jitter=MS` | delay each audio delta by 0 to MS ms (a fixed pseudo-random sequence), not later ones: a network's arrival jitter |
 
 use std::time::Duration;
 
@@ -27,6 +28,7 @@ pub struct Faults {
     pub stall_after: Option<u64>,
     pub error_after: Option<u64>,
     pub slow: Option<Duration>,
+    pub jitter: Option<Duration>,
 }
 
 impl Faults {
@@ -56,6 +58,7 @@ impl Faults {
                 "stall-after" => f.stall_after = Some(number()?),
                 "error-after" => f.error_after = Some(number()?),
                 "slow" => f.slow = Some(Duration::from_millis(number()?)),
+                "jitter" => f.jitter = Some(Duration::from_millis(number()?)),
                 other => return Err(format!("unknown fault `{other}`")),
             }
         }
@@ -94,6 +97,10 @@ mod tests {
         assert!(Faults::parse("explode=1").is_err());
         assert!(Faults::parse("close-after").is_err());
         assert!(Faults::parse("slow=fast").is_err());
+        assert_eq!(
+            Faults::parse("jitter=40").unwrap().jitter,
+            Some(Duration::from_millis(40))
+        );
         assert!(Faults::parse("reject=200").is_err());
     }
 }

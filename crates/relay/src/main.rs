@@ -99,7 +99,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     println!("realtime-relay is running at {}/", relay.http_url());
     if let Some(token) = relay.dev_token("dev") {
         println!("dev token (user \"dev\"): {token}");
-        println!("more: realtime-relay token --user NAME --relay {}", relay.http_url());
+        // The binary as it was started (e.g. target/release/realtime-relay): `realtime-relay` is
+        // only on PATH after `cargo install`, and `cargo run` would build another profile.
+        let me = match (std::env::current_exe(), std::env::current_dir()) {
+            (Ok(exe), Ok(cwd)) => match exe.strip_prefix(&cwd) {
+                Ok(relative) => format!("./{}", relative.display()),
+                Err(_) => exe.display().to_string(),
+            },
+            _ => "realtime-relay".into(),
+        };
+        println!("more: {me} token --user NAME --relay {url}", url = relay.http_url());
+        println!("  or: curl -s '{}/dev/token?user=NAME&format=text'", relay.http_url());
     }
     #[cfg(unix)]
     {

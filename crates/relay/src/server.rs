@@ -314,7 +314,8 @@ async fn readyz(State(app): State<Arc<AppState>>) -> Response {
 }
 
 /// `GET /dev/token?user=NAME`: a token for a dev-mode relay (404 in any other mode). Dev mode only
-/// listens on loopback, so only this machine can ask.
+/// listens on loopback, so only this machine can ask. JSON (`{token, user, expires_in}`), or with
+/// `&format=text` the bare token and a newline, for `TOKEN=$(curl …)`.
 async fn dev_token(State(app): State<Arc<AppState>>, Query(query): Query<HashMap<String, String>>) -> Response {
     let Some(secret) = &app.dev_secret else {
         return error_response(
@@ -336,6 +337,13 @@ async fn dev_token(State(app): State<Arc<AppState>>, Query(query): Query<HashMap
     match identity::mint(secret, user, ttl, Map::new()) {
         Ok(token) => {
             info!(user, "dev token issued");
+            if query.get("format").is_some_and(|f| f == "text") {
+                return (
+                    [(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                    format!("{token}\n"),
+                )
+                    .into_response();
+            }
             Json(json!({"token": token, "user": user, "expires_in": ttl})).into_response()
         }
         Err(e) => error_response(StatusCode::INTERNAL_SERVER_ERROR, "token_error", &e.to_string()),

@@ -178,6 +178,20 @@ async fn dev_mode_issues_tokens_and_binds_only_to_loopback() {
     assert_eq!(body["user"], "dora");
     let mut c = connect(&dev.ws_url(), body["token"].as_str().unwrap()).await;
     assert_eq!(next_event(&mut c).await["type"], "session.created");
+    // `format=text`: the bare token, for `TOKEN=$(curl …)`.
+    let text = reqwest::get(format!("{}/dev/token?user=dora&format=text", dev.http_url()))
+        .await
+        .unwrap();
+    assert!(
+        text.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let bare = text.text().await.unwrap();
+    assert!(bare.ends_with('\n') && !bare.contains('{'), "{bare:?}");
+    let mut c = connect(&dev.ws_url(), bare.trim_end()).await;
+    assert_eq!(next_event(&mut c).await["type"], "session.created");
     // A token signed with anything but this start's random secret is refused.
     let (status, _) = refusal(
         try_connect(&dev.ws_url(), &[("api-key", &token("dora"))])

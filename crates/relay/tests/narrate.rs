@@ -605,3 +605,76 @@ fn the_cli_keeps_a_playable_file_when_the_upstream_fails_midway() {
     assert!(String::from_utf8_lossy(&run.stderr).contains("'bob'"));
     assert!(!out.exists());
 }
+
+#[tokio::test]
+async fn ndjson_mode_streams_audio_and_progress_and_ends_with_done() {
+    let relay = relay(args()).await;
+    let r = post(
+        &relay.http_url(),
+        Some(&token("u")),
+        "application/x-ndjson",
+        json!({"text": "HOST: Welcome.\nGUEST: Thanks.", "speakers": {"HOST": "alloy", "GUEST": "echo"}}),
+    )
+    .await;
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.headers()["content-type"], "application/x-ndjson");
+    let body = r.text().await.unwrap();
+    let lines: Vec<Value> = body.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines[0], json!({"type": "start", "segments": 2}));
+    let segments: Vec<&Value> = lines.iter().filter(|l| l["type"] == "segment").collect();
+    assert_eq!(segments.len(), 2);
+    assert_eq!(
+        (segments[0]["done"].as_u64(), segments[0]["voice"].as_str()),
+        (Some(1), Some("alloy"))
+    );
+    assert_eq!(
+        (segments[1]["done"].as_u64(), segments[1]["voice"].as_str()),
+        (Some(2), Some("echo"))
+    );
+    let pcm: Vec<u8> = lines
+        .iter()
+        .filter(|l| l["type"] == "audio")
+        .flat_map(|l| audio::decode_base64(l["audio"].as_str().unwrap()).unwrap())
+        .collect();
+    let last = lines.last().unwrap();
+    assert_eq!(last["type"], "done");
+    assert_eq!(last["duration_ms"], audio::bytes_to_ms(pcm.len()));
+    assert_eq!(last["voices"], json!(["alloy", "echo"]));
+    let mut expected = reference_pcm(&relay, "Welcome.", "alloy").await;
+    expected.extend(reference_pcm(&relay, "Thanks.", "echo").await);
+    assert_eq!(pcm, expected, "the audio lines are the deltas, in order");
+}
+
+#[tokio::test]
+async fn a_streamed_wav_says_its_sizes_are_unknown_and_stream_false_gives_real_ones() {
+    let relay = relay(args()).await;
+    let text = "Sizes, please.";
+    let r = post(&relay.http_url(), Some(&token("u")), "audio/wav", json!({"text": text})).await;
+    assert_eq!(r.headers()["x-wav-sizes"], "unknown");
+    let streamed = r.bytes().await.unwrap();
+    assert_eq!(
+        &streamed[40..44],
+        &[0xff; 4],
+        "the streamed header has open-ended sizes"
+    );
+
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/narrate?stream=false", relay.http_url()))
+        .header("accept", "audio/wav")
+        .bearer_auth(token("u"))
+        .json(&json!({"text": text}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.headers().get("x-wav-sizes").is_none());
+    let whole = r.bytes().await.unwrap();
+    let parsed = wav::read_wav(&whole).unwrap();
+    let data_len = u32::from_le_bytes(whole[40..44].try_into().unwrap()) as usize;
+    assert_eq!(data_len, parsed.pcm.len(), "the data size is the real one");
+    assert_eq!(
+        u32::from_le_bytes(whole[4..8].try_into().unwrap()) as usize,
+        whole.len() - 8
+    );
+    assert_eq!(&parsed.pcm[..], &streamed[44..], "the same audio as the streamed WAV");
+}

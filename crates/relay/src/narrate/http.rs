@@ -2,9 +2,17 @@
 //!
 //! Body: `{"text": "...", "voice"?: "alloy", "instructions"?: "...", "speakers"?: {"HOST": "alloy",
 //! "GUEST": "echo"}}` (with `speakers`, `text` is a script of `NAME:` lines).
-//! - `Accept: audio/wav`: a WAV streamed as the audio arrives (header with open-ended sizes first).
+//! - `Accept: audio/wav`: a WAV streamed as the audio arrives. Its sizes cannot be known when the
+//!   header leaves, so the RIFF and data sizes are 0xFFFFFFFF (the streaming convention: players and
+//!   ffmpeg read to the end, but `soxi` reports ~24 hours); the response says so in
+//!   `X-Wav-Sizes: unknown`. `?stream=false` waits for the whole narration and sends a WAV with its
+//!   real sizes and a Content-Length instead.
 //!   The response starts once the first audio is in, so a failure before that is still a proper
 //!   status; a failure after it can only cut the stream short (logged; the WAV ends early).
+//! - `Accept: application/x-ndjson`: the narration as it happens, one JSON object a line (see
+//!   [`ndjson_stream`]): audio, transcript, each segment done (progress), then `done` with the usage
+//!   or `error`. What the web client reads, to play and show progress as it goes. It also starts
+//!   with the first audio, so failures before it are statuses too.
 //! - otherwise JSON: `{audio_data: <base64 WAV>, transcript, voice, voices, duration_ms, usage}`
 //!   (`voice`: the first speaker's; `voices`: the voice the upstream reported for each response).
 //!
@@ -165,10 +173,13 @@ pub async fn narrate_handler(
             );
         }
     };
-    let wants_wav = headers
-        .get(header::ACCEPT)
-        .and_then(|a| a.to_str().ok())
-        .is_some_and(|a| a.contains("audio/wav") || a.contains("audio/x-wav") || a.contains("audio/wave"));
+    let accept = headers.get(header::ACCEPT).and_then(|a| a.to_str().ok()).unwrap_or("");
+    let wants_ndjson = accept.contains("application/x-ndjson");
+    let wants_wav = !wants_ndjson
+        && (accept.contains("audio/wav") || accept.contains("audio/x-wav") || accept.contains("audio/wave"));
+    // `?stream=false`: the whole WAV at once, with its real sizes.
+    let buffered_wav = wants_wav && query.get("stream").is_some_and(|v| v == "false" || v == "0");
+    let segments: usize = parts.iter().map(|p| p.segments.len()).sum();
 
     // The voice that speaks first (a podcast's first speaker); `voices` in the JSON lists them all.
     let voice = parts.first().map(|p| p.voice.clone()).unwrap_or(default_voice);
@@ -201,12 +212,13 @@ pub async fn narrate_handler(
         result
     });
 
-    if wants_wav {
+    if (wants_wav && !buffered_wav) || wants_ndjson {
         // Wait for the first audio, so that a failure before any audio is still a proper status.
+        let mut before = Vec::new();
         let first = loop {
             match rx.recv().await {
                 Some(Progress::Audio(pcm)) => break Some(pcm),
-                Some(_) => {}
+                Some(other) => before.push(other),
                 None => break None,
             }
         };
@@ -222,9 +234,23 @@ pub async fn narrate_handler(
                 ),
             };
         };
+        if wants_ndjson {
+            return (
+                [
+                    (header::CONTENT_TYPE, "application/x-ndjson"),
+                    (header::CACHE_CONTROL, "no-store"),
+                ],
+                Body::from_stream(ndjson_stream(segments, before, first, rx, job)),
+            )
+                .into_response();
+        }
         let stream = async_stream(first, rx, job);
         return (
-            [(header::CONTENT_TYPE, "audio/wav"), (header::CACHE_CONTROL, "no-store")],
+            [
+                (header::CONTENT_TYPE, "audio/wav"),
+                (header::CACHE_CONTROL, "no-store"),
+                (header::HeaderName::from_static("x-wav-sizes"), "unknown"),
+            ],
             Body::from_stream(stream),
         )
             .into_response();
@@ -237,6 +263,10 @@ pub async fn narrate_handler(
         }
     }
     match job.await {
+        Ok(Ok(_)) if buffered_wav => {
+            info!(chars, bytes = pcm.len(), "narration done");
+            ([(header::CONTENT_TYPE, "audio/wav")], wav::to_wav(&pcm)).into_response()
+        }
         Ok(Ok(summary)) => {
             info!(chars, bytes = pcm.len(), "narration done");
             Json(json!({
@@ -288,4 +318,68 @@ fn async_stream(
         }
     });
     start.chain(rest)
+}
+
+/// The NDJSON body, one object a line: `{"type":"start","segments":N}`, then as they come
+/// `{"type":"audio","audio":<base64 PCM16 24 kHz mono>}`, `{"type":"transcript","delta":…}` and
+/// `{"type":"segment","done":i,"total":N,"voice":…}`, and last `{"type":"done","transcript",
+/// "voices","duration_ms","usage"}` or, if the upstream failed after the first audio,
+/// `{"type":"error","error":{"code","message"}}`.
+fn ndjson_stream(
+    segments: usize,
+    before: Vec<Progress>,
+    first: Vec<u8>,
+    rx: mpsc::Receiver<Progress>,
+    job: tokio::task::JoinHandle<Result<super::driver::Summary, NarrateError>>,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
+    use futures_util::StreamExt;
+    fn line(value: serde_json::Value) -> Result<Bytes, std::io::Error> {
+        let mut bytes = serde_json::to_vec(&value).map_err(std::io::Error::other)?;
+        bytes.push(b'\n');
+        Ok(Bytes::from(bytes))
+    }
+    fn progress(p: &Progress) -> serde_json::Value {
+        match p {
+            Progress::Audio(pcm) => json!({"type": "audio", "audio": audio::encode_base64(pcm)}),
+            Progress::Transcript(delta) => json!({"type": "transcript", "delta": delta}),
+            Progress::Segment { done, total, voice } => {
+                json!({"type": "segment", "done": done, "total": total, "voice": voice})
+            }
+        }
+    }
+    let mut head = vec![line(json!({"type": "start", "segments": segments}))];
+    head.extend(before.iter().map(|p| line(progress(p))));
+    head.push(line(progress(&Progress::Audio(first.clone()))));
+    let audio_bytes = first.len();
+    let rest = futures_util::stream::unfold(Some((rx, job, audio_bytes)), |state| async move {
+        let (mut rx, job, mut audio_bytes) = state?;
+        match rx.recv().await {
+            Some(p) => {
+                if let Progress::Audio(pcm) = &p {
+                    audio_bytes += pcm.len();
+                }
+                Some((line(progress(&p)), Some((rx, job, audio_bytes))))
+            }
+            None => {
+                let last = match job.await {
+                    Ok(Ok(summary)) => json!({
+                        "type": "done",
+                        "transcript": summary.transcript,
+                        "voices": summary.voices,
+                        "duration_ms": audio::bytes_to_ms(audio_bytes),
+                        "usage": summary.usage,
+                    }),
+                    Ok(Err(e)) => {
+                        warn!(error = %e, "narration failed after streaming started");
+                        json!({"type": "error", "error": {"code": "relay_upstream_lost", "message": e.to_string()}})
+                    }
+                    Err(e) => {
+                        json!({"type": "error", "error": {"code": "relay_internal", "message": format!("the narration task failed: {e}")}})
+                    }
+                };
+                Some((line(last), None))
+            }
+        }
+    });
+    futures_util::stream::iter(head).chain(rest)
 }
