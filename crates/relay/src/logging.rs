@@ -1,11 +1,47 @@
-//! Log filtering that keeps secrets out of log lines whatever level an operator asks for.
+//! Log lines an operator can trust: filtering that keeps secrets out whatever level is asked for,
+//! and escaping of what clients control.
 //!
 //! The relay itself never logs a key, a token or a payload. Its dependencies might: tungstenite at
 //! `trace` prints the whole upstream handshake request, `api-key` header included, and frames.
 //! [`harden`] caps those targets below `trace` after the operator's own directives, so even
 //! `RUST_LOG=trace` cannot leak them.
+//!
+//! A string a client chose (a token's `sub`, a query parameter) is logged through [`Untrusted`],
+//! which escapes control and invisible characters: a newline in a `sub` cannot start a forged log
+//! line, nor a bidi override disguise one.
+
+use std::fmt;
 
 use tracing_subscriber::EnvFilter;
+
+/// A client-controlled string for a log field: shown as written, but with control and
+/// non-printable characters escaped (`\n`, `\u{202e}`) and at most 256 characters.
+pub struct Untrusted<'a>(pub &'a str);
+
+impl fmt::Display for Untrusted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut chars = self.0.chars();
+        for c in chars.by_ref().take(256) {
+            // Quotes are harmless in a field; everything else `escape_debug` changes is escaped
+            // (backslashes too, so an escape cannot be faked).
+            if matches!(c, '"' | '\'') {
+                f.write_str(c.encode_utf8(&mut [0; 4]))?;
+            } else {
+                write!(f, "{}", c.escape_debug())?;
+            }
+        }
+        if chars.next().is_some() {
+            f.write_str("…")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Untrusted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "\"{self}\"")
+    }
+}
 
 /// Targets capped at `debug`, and why: they print raw handshakes or frames at `trace`.
 pub const CAPPED_TARGETS: &[&str] = &["tungstenite", "tokio_tungstenite"];
@@ -36,6 +72,17 @@ pub fn harden(mut filter: EnvFilter) -> EnvFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn untrusted_strings_cannot_break_a_line() {
+        let shown = Untrusted("alice\n2026-12-02T00:00:00Z  INFO forged\r\u{1b}[31m\u{202e}x").to_string();
+        assert_eq!(
+            shown,
+            "alice\\n2026-12-02T00:00:00Z  INFO forged\\r\\u{1b}[31m\\u{202e}x"
+        );
+        assert_eq!(Untrusted("José \"o'k\" 日本").to_string(), "José \"o'k\" 日本");
+        assert_eq!(Untrusted(&"a".repeat(300)).to_string().chars().count(), 257);
+    }
     use tracing::level_filters::LevelFilter;
 
     #[test]

@@ -31,6 +31,7 @@ use crate::config::RelayConfig;
 use crate::fleet::Fleet;
 use crate::identity::{self, Identity};
 use crate::jwt::Verifier;
+use crate::logging::Untrusted;
 use crate::metrics::Metrics;
 use crate::policy::Profile;
 use crate::policy::{Policy, PolicyError};
@@ -336,7 +337,7 @@ async fn dev_token(State(app): State<Arc<AppState>>, Query(query): Query<HashMap
         .min(7 * 24 * 3600);
     match identity::mint(secret, user, ttl, Map::new()) {
         Ok(token) => {
-            info!(user, "dev token issued");
+            info!(user = %Untrusted(user), "dev token issued");
             if query.get("format").is_some_and(|f| f == "text") {
                 return (
                     [(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")],

@@ -34,6 +34,7 @@ use self::queue::{Queue, QueueRx, message_len};
 use crate::close::{self, End};
 use crate::identity::Identity;
 use crate::identity::now_secs;
+use crate::logging::Untrusted;
 use crate::policy::{Guard, Profile};
 use crate::server::AppState;
 use crate::upstream::UpstreamSocket;
@@ -67,8 +68,7 @@ fn upstream_close_frame(frame: Option<TsCloseFrame>) -> Option<(u16, String)> {
 
 /// Run a session to its end.
 pub async fn run(client: WebSocket, ctx: SessionContext) {
-    let span =
-        info_span!("session", id = %ctx.id, user = %ctx.identity.user, model = %ctx.model, profile = %ctx.profile.name);
+    let span = info_span!("session", id = %ctx.id, user = %Untrusted(&ctx.identity.user), model = %Untrusted(&ctx.model), profile = %ctx.profile.name);
     async move {
         let metrics = &ctx.app.metrics;
         metrics.sessions_opened.inc();
