@@ -25,11 +25,16 @@ impl Pacing {
     }
 }
 
+/// A pace that is not `realtime`, `fast` or a speed-up.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("pace must be `realtime`, `fast` or a speed-up like `x4`, not `{0}`")]
+pub struct PacingError(pub String);
+
 impl FromStr for Pacing {
-    type Err = String;
+    type Err = PacingError;
 
     /// `realtime`, `fast`, or a speed-up such as `x4` / `4x` / `2.5`.
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, PacingError> {
         match s {
             "realtime" | "x1" | "1x" | "1" => Ok(Pacing::Realtime),
             "fast" => Ok(Pacing::Fast),
@@ -37,9 +42,7 @@ impl FromStr for Pacing {
                 let n = other.trim_start_matches('x').trim_end_matches('x');
                 match n.parse::<f64>() {
                     Ok(x) if x > 0.0 && x.is_finite() => Ok(Pacing::Speed(x)),
-                    _ => Err(format!(
-                        "pace must be `realtime`, `fast` or a speed-up like `x4`, not `{other}`"
-                    )),
+                    _ => Err(PacingError(other.to_owned())),
                 }
             }
         }

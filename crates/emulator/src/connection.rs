@@ -16,9 +16,9 @@ use tracing::debug;
 use crate::bench::{Stamps, now_us};
 use crate::config::Pacing;
 use crate::faults::Faults;
-use crate::ids::new_id;
 use crate::server::AppState;
 use crate::session::RealtimeSession;
+use realtime_protocol::ids::new_id;
 
 /// What the handshake decided for this connection.
 pub struct ConnectionSettings {

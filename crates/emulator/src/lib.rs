@@ -22,7 +22,6 @@ pub mod config;
 pub mod connection;
 pub mod conversation;
 pub mod faults;
-pub mod ids;
 pub mod observe;
 pub mod reply;
 pub mod response;

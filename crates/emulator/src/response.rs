@@ -26,9 +26,9 @@ use realtime_protocol::{
 };
 use serde_json::{Value, json};
 
-use crate::ids::new_id;
 use crate::reply::{Reply, output_audio_tokens, text_tokens};
 use crate::synth;
+use realtime_protocol::ids::new_id;
 
 /// Milliseconds between text deltas of a text-only reply (its "generation speed").
 const TEXT_WORD_MS: u64 = 40;

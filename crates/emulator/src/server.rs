@@ -59,8 +59,15 @@ async fn realtime(
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     // The key first, as the service does: nothing about models or faults is told to a stranger.
-    let presented = auth::presented_key(&headers, query.get("api-key").map(String::as_str));
-    if !auth::authorized(state.config.api_key.as_deref(), presented.as_deref()) {
+    let presented = realtime_protocol::credentials::find_credential(
+        &headers,
+        query.get("access_token").map(String::as_str),
+        query.get("api-key").map(String::as_str),
+    );
+    if !auth::authorized(
+        state.config.api_key.as_deref(),
+        presented.as_ref().map(|(k, _)| k.as_str()),
+    ) {
         return error_body(
             StatusCode::UNAUTHORIZED,
             "401",
@@ -91,7 +98,7 @@ async fn realtime(
     }
     let pacing = match query.get("pace").map(|p| p.parse::<Pacing>()) {
         Some(Ok(p)) => p,
-        Some(Err(e)) => return error_body(StatusCode::BAD_REQUEST, "invalid_pace", &e),
+        Some(Err(e)) => return error_body(StatusCode::BAD_REQUEST, "invalid_pace", &e.to_string()),
         None => state.config.pacing,
     };
     let chunk_ms = match query.get("chunk_ms").map(|c| c.parse::<u64>()) {

@@ -15,11 +15,11 @@ use realtime_protocol::{
 use serde_json::{Value, json};
 
 use crate::conversation::{Conversation, StoredItem, item_not_found};
-use crate::ids::new_id;
 use crate::reply::{self, ReplyInput};
 use crate::response::{ActiveResponse, Effect, ResponseSettings, rate_limits};
 use crate::vad::{Vad, VadEvent, VadSettings};
 use crate::validate;
+use realtime_protocol::ids::new_id;
 
 /// The instructions a new session starts with (the service has a long default prompt of its own).
 pub const DEFAULT_INSTRUCTIONS: &str =

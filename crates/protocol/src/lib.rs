@@ -7,8 +7,12 @@
 //!   relay's downlink); [`strict::read_event`]: read a client's frame exactly as every parser will
 //!   (I-JSON: no repeated keys, nothing parsers disagree on), in one pass (the relay's uplink).
 //! - [`ErrorDetail`]: the API's `error` event in its exact shape.
+//! - Typed constructors for the events a middle tier makes itself ([`ClientEvent::response_cancel`],
+//!   [`ClientEvent::user_text`], [`ServerEvent::notice`]…), and narrow readers of what it acts on
+//!   ([`reader::response_head`]).
 //! - [`beta`]: the older beta names and their GA counterparts.
 //! - [`audio`] and [`wav`]: PCM16 24 kHz mono helpers, base64, and WAV reading and writing.
+//! - [`ids`]: identifiers in the service's style; [`credentials`]: where clients put their key.
 //!
 //! Every optional field is a [`Patch`] (absent, null, or a value), so what is parsed serialises back
 //! to the same JSON; the `fixtures/` directory holds the API's published examples and a test
@@ -16,12 +20,16 @@
 
 pub mod audio;
 pub mod beta;
+mod builders;
 mod client;
+pub mod credentials;
 mod error;
 mod event_enum;
+pub mod ids;
 mod item;
 mod patch;
 pub mod peek;
+pub mod reader;
 mod response;
 mod server;
 mod session;

@@ -1,25 +1,24 @@
 //! The relay's HTTP APIs beside the WebSocket: `GET /metrics` (Prometheus), `GET /api/usage` (a
 //! user's own usage; an admin may ask for anyone's with `?user=`), and
 //! `POST /api/admin/users/{user}/kill` (the kill switch, admins only). Authentication is the
-//! WebSocket's ([`crate::server::authenticate`]); an admin is a user whose policy claim (e.g. `role`)
-//! has the configured admin value.
+//! WebSocket's ([`Authenticated`]); an admin is a user whose policy claim (e.g. `role`) has the
+//! configured admin value.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
-use crate::identity::{Identity, now_secs};
-use crate::server::{AppState, authenticate};
-
-fn is_admin(app: &AppState, identity: &Identity) -> bool {
-    let claim = app.policy().claim.clone();
-    identity.claims.get(&claim).and_then(Value::as_str) == Some(app.config.admin_role.as_str())
-}
+use crate::auth::Authenticated;
+use crate::error::ApiError;
+use crate::identity::now_secs;
+use crate::state::AppState;
+use crate::usage::Usage;
 
 /// `GET /metrics`.
 pub async fn metrics(State(app): State<Arc<AppState>>) -> Response {
@@ -30,88 +29,117 @@ pub async fn metrics(State(app): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
+fn state_unavailable(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "relay_state_unavailable",
+        e.to_string(),
+    )
+}
+
+fn admin_only(what: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "relay_admin_only",
+        format!("Only an admin may {what}."),
+    )
+}
+
+/// `GET /api/usage`'s body.
+#[derive(Serialize)]
+pub struct UsageReport {
+    user: String,
+    period: Period,
+    usage: Usage,
+    budget: Budget,
+    open_sessions: u64,
+    recent_sessions: Vec<Value>,
+}
+
+#[derive(Serialize)]
+struct Period {
+    name: String,
+    start: u64,
+    seconds: u64,
+}
+
+#[derive(Serialize)]
+struct Budget {
+    tokens: Option<u64>,
+    audio_tokens: Option<u64>,
+    text_tokens: Option<u64>,
+    spent: Option<&'static str>,
+}
+
 /// `GET /api/usage[?user=NAME]`.
 pub async fn usage(
     State(app): State<Arc<AppState>>,
+    caller: Authenticated,
     Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-) -> Response {
-    let (identity, profile) = match authenticate(&app, &headers, &query).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let user = query.get("user").cloned().unwrap_or_else(|| identity.user.clone());
-    let limits = if user == identity.user {
-        profile.limits.clone()
-    } else if is_admin(&app, &identity) {
+) -> Result<Json<UsageReport>, ApiError> {
+    let user = query
+        .get("user")
+        .cloned()
+        .unwrap_or_else(|| caller.identity.user.clone());
+    let limits = if user == caller.identity.user {
+        caller.profile.limits.clone()
+    } else if caller.is_admin(&app) {
         app.policy().default_profile.limits.clone()
     } else {
-        return app.refuse(
-            StatusCode::FORBIDDEN,
-            "relay_admin_only",
-            "Only an admin may read another user's usage.",
-        );
+        return Err(admin_only("read another user's usage"));
     };
     let fleet = &app.fleet;
-    let (used, open, recent) = match tokio::try_join!(
+    let (used, open, recent) = tokio::try_join!(
         fleet.usage(&user, &limits),
         fleet.store.open_sessions(&user),
         fleet.store.recent_sessions(&user)
-    ) {
-        Ok(x) => x,
-        Err(e) => {
-            return app.refuse(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "relay_state_unavailable",
-                &e.to_string(),
-            );
-        }
-    };
-    let period_secs = limits.period_secs().unwrap_or(86_400);
-    let start = now_secs() / period_secs * period_secs;
-    Json(json!({
-        "user": user,
-        "period": {"name": limits.budget_period.as_deref().unwrap_or("day"), "start": start, "seconds": period_secs},
-        "usage": used,
-        "budget": {
-            "tokens": limits.budget_tokens,
-            "audio_tokens": limits.budget_audio_tokens,
-            "text_tokens": limits.budget_text_tokens,
-            "spent": used.over_budget(&limits),
+    )
+    .map_err(state_unavailable)?;
+    let seconds = limits.period_secs();
+    Ok(Json(UsageReport {
+        period: Period {
+            name: limits.period_name(),
+            start: now_secs() / seconds * seconds,
+            seconds,
         },
-        "open_sessions": open,
-        "recent_sessions": recent,
+        budget: Budget {
+            tokens: limits.budget_tokens,
+            audio_tokens: limits.budget_audio_tokens,
+            text_tokens: limits.budget_text_tokens,
+            spent: used.over_budget(&limits),
+        },
+        usage: used,
+        user,
+        open_sessions: open,
+        recent_sessions: recent,
     }))
-    .into_response()
+}
+
+/// `POST /api/admin/users/{user}/kill`'s body.
+#[derive(Serialize)]
+pub struct Killed {
+    user: String,
+    ended_on_this_instance: usize,
+    broadcast: bool,
 }
 
 /// `POST /api/admin/users/{user}/kill`: end every session of `user` on every instance.
 pub async fn kill(
     State(app): State<Arc<AppState>>,
+    caller: Authenticated,
     Path(user): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-) -> Response {
-    let (identity, _) = match authenticate(&app, &headers, &query).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    if !is_admin(&app, &identity) {
-        return app.refuse(
-            StatusCode::FORBIDDEN,
-            "relay_admin_only",
-            "Only an admin may end another user's sessions.",
-        );
+) -> Result<Json<Killed>, ApiError> {
+    if !caller.is_admin(&app) {
+        return Err(admin_only("end another user's sessions"));
     }
-    match app.fleet.kill(&user).await {
-        Ok(here) => {
-            Json(json!({"user": user, "ended_on_this_instance": here, "broadcast": app.fleet.store.kind() == "redis"}))
-                .into_response()
-        }
-        Err(e) => app.refuse(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "relay_state_unavailable",
-            &format!("Sessions on this instance were ended; other instances could not be told: {e}"),
-        ),
-    }
+    let here = app.fleet.kill(&user).await.map_err(|e| {
+        state_unavailable(format!(
+            "Sessions on this instance were ended; other instances could not be told: {e}"
+        ))
+    })?;
+    Ok(Json(Killed {
+        broadcast: app.fleet.store.kind() == "redis",
+        user,
+        ended_on_this_instance: here,
+    }))
 }

@@ -12,18 +12,25 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use serde::Deserialize;
+use merge::Merge;
+use realtime_emulator::Pacing;
+use serde::{Deserialize, Serialize};
+
+use crate::fleet::FailureMode;
 
 use crate::secret::Secret;
 
-/// Settings of `serve`, as flags and environment variables. Every field is optional so that the
-/// file and the defaults can fill what is not given.
-#[derive(Args, Debug, Clone, Default, Deserialize)]
+/// Settings of `serve`, as flags and environment variables, or a TOML file's keys. Every field is
+/// optional: a layer gives what it gives, layers are merged field by field (derived: `Merge`), and
+/// [`DEFAULTS`] fills the rest when the merged layers are resolved.
+#[derive(Args, Debug, Clone, Default, Deserialize, Merge)]
 #[serde(default, deny_unknown_fields)]
+#[merge(strategy = merge::option::overwrite_none)]
 pub struct ServeArgs {
     /// A TOML file with any of these settings (flags and environment variables win over it).
     #[arg(long, env = "RELAY_CONFIG")]
     #[serde(skip)]
+    #[merge(skip)]
     pub config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "RELAY_LISTEN")]
@@ -236,22 +243,28 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
+        let d = &DEFAULTS;
         Limits {
-            max_message_bytes: 32 * 1024 * 1024,
-            early_buffer_bytes: 4 * 1024 * 1024,
-            client_queue_bytes: 1024 * 1024,
-            client_stall_timeout: Duration::from_secs(30),
-            upstream_ping_interval: Duration::from_secs(15),
-            upstream_timeout: Duration::from_secs(45),
-            ping_interval: Duration::from_secs(20),
-            idle_timeout: Duration::from_secs(300),
-            connect_timeout: Duration::from_secs(10),
-            shutdown_grace: Duration::from_secs(10),
-            read_buffer_bytes: 8 * 1024,
-            write_buffer_bytes: 16 * 1024,
+            max_message_bytes: d.max_message_bytes,
+            early_buffer_bytes: d.early_buffer_bytes,
+            client_queue_bytes: d.client_queue_bytes,
+            client_stall_timeout: Duration::from_secs(d.client_stall_timeout_secs),
+            upstream_ping_interval: Duration::from_secs(d.upstream_ping_interval_secs),
+            upstream_timeout: Duration::from_secs(d.upstream_timeout_secs),
+            ping_interval: Duration::from_secs(d.ping_interval_secs),
+            idle_timeout: Duration::from_secs(d.idle_timeout_secs),
+            connect_timeout: Duration::from_secs(d.connect_timeout_secs),
+            shutdown_grace: Duration::from_secs(d.shutdown_grace_secs),
+            read_buffer_bytes: READ_BUFFER_BYTES,
+            write_buffer_bytes: WRITE_BUFFER_BYTES,
         }
     }
 }
+
+/// tungstenite's read buffer per socket (not a setting; see [`Limits::read_buffer_bytes`]).
+pub const READ_BUFFER_BYTES: usize = 8 * 1024;
+/// tungstenite's write buffer per socket.
+pub const WRITE_BUFFER_BYTES: usize = 16 * 1024;
 
 /// Limits of the HTTP edge: client connections before they are requests (see `listener.rs`).
 #[derive(Debug, Clone)]
@@ -265,7 +278,7 @@ pub struct EdgeLimits {
 impl Default for EdgeLimits {
     fn default() -> Self {
         EdgeLimits {
-            header_read_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(DEFAULTS.header_read_timeout_secs),
             max_connections: None,
         }
     }
@@ -279,18 +292,16 @@ pub struct RelayConfig {
     pub upstream: UpstreamChoice,
     /// Models clients may ask for; the first is the default.
     pub models: Vec<String>,
-    /// `None`: dev mode (a random secret is made at start) unless public keys are configured.
-    pub jwt_secret: Option<Secret>,
     /// Everything about end-user token verification (the secret included).
     pub jwt: crate::jwt::JwtConfig,
     pub end_session_on_token_expiry: bool,
     pub limits: Limits,
-    pub emulator_pace: String,
+    pub emulator_pace: Pacing,
     /// `None`: the web client built into the binary.
     pub web_dir: Option<PathBuf>,
     /// `None`: in-process fleet state.
     pub redis_url: Option<Secret>,
-    pub redis_failure: crate::fleet::FailureMode,
+    pub redis_failure: FailureMode,
     pub session_lease: Duration,
     pub admin_role: String,
     /// `None`: the open policy (everything forwarded).
@@ -310,9 +321,83 @@ pub enum ConfigError {
         path: PathBuf,
         source: Box<toml::de::Error>,
     },
-    #[error("{0}")]
-    Invalid(String),
+    #[error("RELAY_UPSTREAM_URL must be a ws:// or wss:// URL, not {0:?}")]
+    UpstreamUrl(String),
+    #[error("AZURE_OPENAI_ENDPOINT is set but AZURE_OPENAI_DEPLOYMENT is not")]
+    MissingDeployment,
+    #[error("AZURE_OPENAI_ENDPOINT must be the resource's https:// base URL, not {0:?}")]
+    AzureEndpoint(String),
+    #[error(
+        "AZURE_OPENAI_ENDPOINT needs AZURE_OPENAI_API_KEY, or AZURE_TENANT_ID + AZURE_CLIENT_ID + AZURE_CLIENT_SECRET for Entra ID"
+    )]
+    AzureCredentials,
+    #[error("{0} must be at least one second")]
+    ZeroDuration(&'static str),
+    #[error("the connection cap must be at least 1")]
+    ZeroConnections,
+    #[error("the header read timeout may be at most {} s", MAX_HEADER_READ_TIMEOUT.as_secs())]
+    HeaderTimeoutTooLong,
+    #[error("unknown JWT algorithm {0:?}")]
+    UnknownAlgorithm(String),
+    #[error("RELAY_EMULATOR_PACE: {0}")]
+    Pacing(#[from] realtime_emulator::config::PacingError),
+    #[error("RELAY_REDIS_FAILURE: {0}")]
+    FailureMode(#[from] crate::fleet::UnknownFailureMode),
 }
+
+/// Every setting's default, in one table: resolution fills from it what no layer gave, and tests
+/// hold `--help` and README's settings table to it. Fields are named and typed as in [`ServeArgs`].
+#[derive(Debug, Clone, Serialize)]
+pub struct Defaults {
+    pub listen: SocketAddr,
+    pub header_read_timeout_secs: u64,
+    pub azure_authority_host: &'static str,
+    pub openai_realtime_model: &'static str,
+    pub jwt_jwks_min_refresh_secs: u64,
+    pub jwt_leeway_secs: u64,
+    pub end_session_on_token_expiry: bool,
+    pub allow_no_origin: bool,
+    pub redis_failure: &'static str,
+    pub session_lease_secs: u64,
+    pub admin_role: &'static str,
+    pub max_message_bytes: usize,
+    pub early_buffer_bytes: usize,
+    pub client_queue_bytes: usize,
+    pub client_stall_timeout_secs: u64,
+    pub upstream_ping_interval_secs: u64,
+    pub upstream_timeout_secs: u64,
+    pub ping_interval_secs: u64,
+    pub idle_timeout_secs: u64,
+    pub connect_timeout_secs: u64,
+    pub shutdown_grace_secs: u64,
+    pub emulator_pace: &'static str,
+}
+
+/// The defaults. See [`Defaults`].
+pub const DEFAULTS: Defaults = Defaults {
+    listen: SocketAddr::V4(std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, 8080)),
+    header_read_timeout_secs: 10,
+    azure_authority_host: "https://login.microsoftonline.com",
+    openai_realtime_model: "gpt-realtime",
+    jwt_jwks_min_refresh_secs: 60,
+    jwt_leeway_secs: 30,
+    end_session_on_token_expiry: false,
+    allow_no_origin: true,
+    redis_failure: "open",
+    session_lease_secs: 30,
+    admin_role: "admin",
+    max_message_bytes: 32 * 1024 * 1024,
+    early_buffer_bytes: 4 * 1024 * 1024,
+    client_queue_bytes: 1024 * 1024,
+    client_stall_timeout_secs: 30,
+    upstream_ping_interval_secs: 15,
+    upstream_timeout_secs: 45,
+    ping_interval_secs: 20,
+    idle_timeout_secs: 300,
+    connect_timeout_secs: 10,
+    shutdown_grace_secs: 10,
+    emulator_pace: "realtime",
+};
 
 /// The longest header read timeout accepted: an hour is already far past any real client.
 pub const MAX_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(3600);
@@ -320,62 +405,11 @@ pub const MAX_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(3600);
 /// The models the embedded emulator serves.
 pub const EMBEDDED_MODELS: &[&str] = &["gpt-realtime", "gpt-realtime-mini"];
 
-fn pick<T>(a: Option<T>, b: Option<T>) -> Option<T> {
-    a.or(b)
-}
-
 impl ServeArgs {
-    /// Fill what flags and environment did not give from `file`.
-    fn or(self, file: ServeArgs) -> ServeArgs {
-        ServeArgs {
-            config: self.config,
-            listen: pick(self.listen, file.listen),
-            header_read_timeout_secs: pick(self.header_read_timeout_secs, file.header_read_timeout_secs),
-            max_connections: pick(self.max_connections, file.max_connections),
-            azure_openai_endpoint: pick(self.azure_openai_endpoint, file.azure_openai_endpoint),
-            azure_openai_api_key: pick(self.azure_openai_api_key, file.azure_openai_api_key),
-            azure_openai_deployment: pick(self.azure_openai_deployment, file.azure_openai_deployment),
-            azure_openai_audio_endpoint: pick(self.azure_openai_audio_endpoint, file.azure_openai_audio_endpoint),
-            azure_openai_audio_api_key: pick(self.azure_openai_audio_api_key, file.azure_openai_audio_api_key),
-            azure_openai_audio_deployment: pick(self.azure_openai_audio_deployment, file.azure_openai_audio_deployment),
-            azure_tenant_id: pick(self.azure_tenant_id, file.azure_tenant_id),
-            azure_client_id: pick(self.azure_client_id, file.azure_client_id),
-            azure_client_secret: pick(self.azure_client_secret, file.azure_client_secret),
-            azure_authority_host: pick(self.azure_authority_host, file.azure_authority_host),
-            openai_api_key: pick(self.openai_api_key, file.openai_api_key),
-            openai_realtime_model: pick(self.openai_realtime_model, file.openai_realtime_model),
-            upstream_url: pick(self.upstream_url, file.upstream_url),
-            upstream_api_key: pick(self.upstream_api_key, file.upstream_api_key),
-            models: pick(self.models, file.models),
-            jwt_secret: pick(self.jwt_secret, file.jwt_secret),
-            jwt_public_key: pick(self.jwt_public_key, file.jwt_public_key),
-            jwt_jwks: pick(self.jwt_jwks, file.jwt_jwks),
-            jwt_jwks_min_refresh_secs: pick(self.jwt_jwks_min_refresh_secs, file.jwt_jwks_min_refresh_secs),
-            jwt_algorithms: pick(self.jwt_algorithms, file.jwt_algorithms),
-            jwt_issuer: pick(self.jwt_issuer, file.jwt_issuer),
-            jwt_audience: pick(self.jwt_audience, file.jwt_audience),
-            jwt_leeway_secs: pick(self.jwt_leeway_secs, file.jwt_leeway_secs),
-            end_session_on_token_expiry: pick(self.end_session_on_token_expiry, file.end_session_on_token_expiry),
-            max_message_bytes: pick(self.max_message_bytes, file.max_message_bytes),
-            early_buffer_bytes: pick(self.early_buffer_bytes, file.early_buffer_bytes),
-            client_queue_bytes: pick(self.client_queue_bytes, file.client_queue_bytes),
-            client_stall_timeout_secs: pick(self.client_stall_timeout_secs, file.client_stall_timeout_secs),
-            upstream_ping_interval_secs: pick(self.upstream_ping_interval_secs, file.upstream_ping_interval_secs),
-            upstream_timeout_secs: pick(self.upstream_timeout_secs, file.upstream_timeout_secs),
-            ping_interval_secs: pick(self.ping_interval_secs, file.ping_interval_secs),
-            idle_timeout_secs: pick(self.idle_timeout_secs, file.idle_timeout_secs),
-            connect_timeout_secs: pick(self.connect_timeout_secs, file.connect_timeout_secs),
-            shutdown_grace_secs: pick(self.shutdown_grace_secs, file.shutdown_grace_secs),
-            emulator_pace: pick(self.emulator_pace, file.emulator_pace),
-            web_dir: pick(self.web_dir, file.web_dir),
-            redis_url: pick(self.redis_url, file.redis_url),
-            redis_failure: pick(self.redis_failure, file.redis_failure),
-            session_lease_secs: pick(self.session_lease_secs, file.session_lease_secs),
-            admin_role: pick(self.admin_role, file.admin_role),
-            policy: pick(self.policy, file.policy),
-            allowed_origins: pick(self.allowed_origins, file.allowed_origins),
-            allow_no_origin: pick(self.allow_no_origin, file.allow_no_origin),
-        }
+    /// This layer, with what it leaves unset taken from `lower` (flags and environment over the file).
+    pub fn or(mut self, lower: ServeArgs) -> ServeArgs {
+        self.merge(lower);
+        self
     }
 
     /// Read the file named by `--config`, merge, and resolve.
@@ -409,23 +443,17 @@ impl ServeArgs {
         );
         let upstream = if let Some(url) = nonempty(self.upstream_url) {
             if !(url.starts_with("ws://") || url.starts_with("wss://")) {
-                return Err(ConfigError::Invalid(format!(
-                    "RELAY_UPSTREAM_URL must be a ws:// or wss:// URL, not {url:?}"
-                )));
+                return Err(ConfigError::UpstreamUrl(url));
             }
             UpstreamChoice::Custom {
                 url,
                 key: nonempty_secret(self.upstream_api_key),
             }
         } else if let Some(endpoint) = endpoint {
-            let deployment = deployment.ok_or_else(|| {
-                ConfigError::Invalid("AZURE_OPENAI_ENDPOINT is set but AZURE_OPENAI_DEPLOYMENT is not".into())
-            })?;
+            let deployment = deployment.ok_or(ConfigError::MissingDeployment)?;
             let endpoint = endpoint.trim_end_matches('/').to_owned();
             if !(endpoint.starts_with("https://") || endpoint.starts_with("http://")) {
-                return Err(ConfigError::Invalid(format!(
-                    "AZURE_OPENAI_ENDPOINT must be the resource's https:// base URL, not {endpoint:?}"
-                )));
+                return Err(ConfigError::AzureEndpoint(endpoint));
             }
             match (azure_key, entra) {
                 (Some(key), _) => UpstreamChoice::AzureKey {
@@ -440,18 +468,14 @@ impl ServeArgs {
                     client_id,
                     client_secret,
                     authority_host: nonempty(self.azure_authority_host)
-                        .unwrap_or_else(|| "https://login.microsoftonline.com".into()),
+                        .unwrap_or_else(|| DEFAULTS.azure_authority_host.into()),
                 },
-                _ => {
-                    return Err(ConfigError::Invalid(
-                        "AZURE_OPENAI_ENDPOINT needs AZURE_OPENAI_API_KEY, or AZURE_TENANT_ID + AZURE_CLIENT_ID + AZURE_CLIENT_SECRET for Entra ID".into(),
-                    ));
-                }
+                _ => return Err(ConfigError::AzureCredentials),
             }
         } else if let Some(key) = nonempty_secret(self.openai_api_key) {
             UpstreamChoice::OpenAi {
                 key,
-                model: nonempty(self.openai_realtime_model).unwrap_or_else(|| "gpt-realtime".into()),
+                model: nonempty(self.openai_realtime_model).unwrap_or_else(|| DEFAULTS.openai_realtime_model.into()),
             }
         } else {
             UpstreamChoice::Embedded
@@ -474,97 +498,90 @@ impl ServeArgs {
                 }
             };
         }
-        let d = Limits::default();
-        let secs = |v: Option<u64>, default: Duration| v.map_or(default, Duration::from_secs);
+        let d = &DEFAULTS;
+        // A duration in whole seconds, at least one.
+        let secs = |v: Option<u64>, default: u64, name: &'static str| match v.unwrap_or(default) {
+            0 => Err(ConfigError::ZeroDuration(name)),
+            n => Ok(Duration::from_secs(n)),
+        };
         let limits = Limits {
             max_message_bytes: self.max_message_bytes.unwrap_or(d.max_message_bytes),
             early_buffer_bytes: self.early_buffer_bytes.unwrap_or(d.early_buffer_bytes),
             client_queue_bytes: self.client_queue_bytes.unwrap_or(d.client_queue_bytes),
-            client_stall_timeout: secs(self.client_stall_timeout_secs, d.client_stall_timeout),
-            upstream_ping_interval: secs(self.upstream_ping_interval_secs, d.upstream_ping_interval),
-            upstream_timeout: secs(self.upstream_timeout_secs, d.upstream_timeout),
-            ping_interval: secs(self.ping_interval_secs, d.ping_interval),
-            idle_timeout: secs(self.idle_timeout_secs, d.idle_timeout),
-            connect_timeout: secs(self.connect_timeout_secs, d.connect_timeout),
-            shutdown_grace: secs(self.shutdown_grace_secs, d.shutdown_grace),
-            ..d
+            client_stall_timeout: secs(
+                self.client_stall_timeout_secs,
+                d.client_stall_timeout_secs,
+                "the client stall timeout",
+            )?,
+            upstream_ping_interval: secs(
+                self.upstream_ping_interval_secs,
+                d.upstream_ping_interval_secs,
+                "the upstream ping interval",
+            )?,
+            upstream_timeout: secs(
+                self.upstream_timeout_secs,
+                d.upstream_timeout_secs,
+                "the upstream timeout",
+            )?,
+            ping_interval: secs(self.ping_interval_secs, d.ping_interval_secs, "the ping interval")?,
+            idle_timeout: secs(self.idle_timeout_secs, d.idle_timeout_secs, "the idle timeout")?,
+            connect_timeout: Duration::from_secs(self.connect_timeout_secs.unwrap_or(d.connect_timeout_secs)),
+            shutdown_grace: Duration::from_secs(self.shutdown_grace_secs.unwrap_or(d.shutdown_grace_secs)),
+            ..Limits::default()
         };
-        if [
-            limits.ping_interval,
-            limits.idle_timeout,
-            limits.client_stall_timeout,
-            limits.upstream_ping_interval,
-            limits.upstream_timeout,
-        ]
-        .iter()
-        .any(Duration::is_zero)
-        {
-            return Err(ConfigError::Invalid(
-                "ping intervals, idle, stall and upstream timeouts must be at least one second".into(),
-            ));
-        }
         let edge = EdgeLimits {
-            header_read_timeout: secs(self.header_read_timeout_secs, EdgeLimits::default().header_read_timeout),
+            header_read_timeout: secs(
+                self.header_read_timeout_secs,
+                d.header_read_timeout_secs,
+                "the header read timeout",
+            )?,
             max_connections: self.max_connections,
         };
-        if edge.header_read_timeout.is_zero() || edge.max_connections == Some(0) {
-            return Err(ConfigError::Invalid(
-                "the header read timeout and the connection cap must be at least 1".into(),
-            ));
+        if edge.max_connections == Some(0) {
+            return Err(ConfigError::ZeroConnections);
         }
         // hyper adds the timeout to an `Instant`, which panics past its range.
         if edge.header_read_timeout > MAX_HEADER_READ_TIMEOUT {
-            return Err(ConfigError::Invalid(format!(
-                "the header read timeout may be at most {} s",
-                MAX_HEADER_READ_TIMEOUT.as_secs()
-            )));
+            return Err(ConfigError::HeaderTimeoutTooLong);
         }
-        let mut algorithms = Vec::new();
-        for name in self
+        let algorithms = self
             .jwt_algorithms
             .iter()
             .flatten()
             .map(|a| a.trim())
             .filter(|a| !a.is_empty())
-        {
-            let alg = name
-                .parse::<jsonwebtoken::Algorithm>()
-                .map_err(|_| ConfigError::Invalid(format!("unknown JWT algorithm {name:?}")))?;
-            algorithms.push(alg);
-        }
-        let emulator_pace = self.emulator_pace.unwrap_or_else(|| "realtime".into());
-        emulator_pace
-            .parse::<realtime_emulator::Pacing>()
-            .map_err(ConfigError::Invalid)?;
+            .map(|name| {
+                name.parse::<jsonwebtoken::Algorithm>()
+                    .map_err(|_| ConfigError::UnknownAlgorithm(name.to_owned()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(RelayConfig {
-            listen: self.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            listen: self.listen.unwrap_or(d.listen),
             edge,
             upstream,
             models,
-            jwt_secret: nonempty_secret(self.jwt_secret.clone()),
             jwt: crate::jwt::JwtConfig {
                 secret: nonempty_secret(self.jwt_secret),
                 public_key: self.jwt_public_key,
                 jwks: nonempty(self.jwt_jwks),
-                jwks_min_refresh: Duration::from_secs(self.jwt_jwks_min_refresh_secs.unwrap_or(60)),
+                jwks_min_refresh: Duration::from_secs(
+                    self.jwt_jwks_min_refresh_secs.unwrap_or(d.jwt_jwks_min_refresh_secs),
+                ),
                 algorithms,
                 issuer: nonempty(self.jwt_issuer),
                 audience: self.jwt_audience.filter(|a| !a.is_empty()),
-                leeway_secs: self.jwt_leeway_secs.unwrap_or(30),
+                leeway_secs: self.jwt_leeway_secs.unwrap_or(d.jwt_leeway_secs),
             },
-            end_session_on_token_expiry: self.end_session_on_token_expiry.unwrap_or(false),
+            end_session_on_token_expiry: self
+                .end_session_on_token_expiry
+                .unwrap_or(d.end_session_on_token_expiry),
             limits,
-            emulator_pace,
+            emulator_pace: self.emulator_pace.as_deref().unwrap_or(d.emulator_pace).parse()?,
             web_dir: self.web_dir,
             redis_url: nonempty_secret(self.redis_url),
-            redis_failure: self
-                .redis_failure
-                .as_deref()
-                .unwrap_or("open")
-                .parse()
-                .map_err(ConfigError::Invalid)?,
-            session_lease: Duration::from_secs(self.session_lease_secs.unwrap_or(30).max(1)),
-            admin_role: nonempty(self.admin_role).unwrap_or_else(|| "admin".into()),
+            redis_failure: self.redis_failure.as_deref().unwrap_or(d.redis_failure).parse()?,
+            session_lease: Duration::from_secs(self.session_lease_secs.unwrap_or(d.session_lease_secs).max(1)),
+            admin_role: nonempty(self.admin_role).unwrap_or_else(|| d.admin_role.into()),
             policy: self.policy,
             allowed_origins: self.allowed_origins.map(|o| {
                 o.into_iter()
@@ -572,7 +589,7 @@ impl ServeArgs {
                     .filter(|o| !o.is_empty())
                     .collect()
             }),
-            allow_no_origin: self.allow_no_origin.unwrap_or(true),
+            allow_no_origin: self.allow_no_origin.unwrap_or(d.allow_no_origin),
         })
     }
 }

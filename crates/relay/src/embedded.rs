@@ -16,9 +16,8 @@ pub struct Embedded {
 }
 
 impl Embedded {
-    /// Start it on `127.0.0.1:0` with `pace` (`realtime`, `fast`, `x4`…).
-    pub async fn start(pace: &str, max_message_bytes: usize) -> Result<Embedded, String> {
-        let pacing: Pacing = pace.parse()?;
+    /// Start it on `127.0.0.1:0` with `pacing`.
+    pub async fn start(pacing: Pacing, max_message_bytes: usize) -> Result<Embedded, std::io::Error> {
         let key = Secret::new(crate::random_token(40));
         let config = EmulatorConfig {
             api_key: Some(key.expose().to_owned()),
@@ -27,9 +26,7 @@ impl Embedded {
             ..EmulatorConfig::default()
         };
         let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-        let emulator = realtime_emulator::spawn(config, loopback)
-            .await
-            .map_err(|e| format!("starting the embedded emulator: {e}"))?;
+        let emulator = realtime_emulator::spawn(config, loopback).await?;
         Ok(Embedded { emulator, key })
     }
 

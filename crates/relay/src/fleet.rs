@@ -16,12 +16,15 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use axum::http::StatusCode;
+
+use crate::error::ApiError;
 use crate::identity::now_secs;
 use crate::policy::{LimitRules, Profile};
 use crate::store::{Admission, Store, StoreError};
 use crate::usage::{Usage, period_index};
 
-/// What to do when the shared state cannot be reached.
+/// What to do when the shared state cannot be reached (`RELAY_REDIS_FAILURE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureMode {
     /// Keep admitting sessions (availability first).
@@ -30,23 +33,20 @@ pub enum FailureMode {
     Closed,
 }
 
+/// A failure mode that is neither `open` nor `closed`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the failure mode must be `open` or `closed`, not {0:?}")]
+pub struct UnknownFailureMode(pub String);
+
 impl std::str::FromStr for FailureMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownFailureMode;
+    fn from_str(s: &str) -> Result<Self, UnknownFailureMode> {
         match s {
             "open" => Ok(FailureMode::Open),
             "closed" => Ok(FailureMode::Closed),
-            other => Err(format!("RELAY_REDIS_FAILURE must be `open` or `closed`, not {other:?}")),
+            other => Err(UnknownFailureMode(other.to_owned())),
         }
     }
-}
-
-/// Why a session was not admitted: an HTTP status, a code and a message for the JSON body.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    pub status: u16,
-    pub code: &'static str,
-    pub message: String,
 }
 
 /// An admitted session's place in the fleet; released when dropped.
@@ -83,7 +83,7 @@ pub struct Fleet {
 }
 
 fn period(limits: &LimitRules, now: u64) -> (u64, u64) {
-    let secs = limits.period_secs().unwrap_or(86_400);
+    let secs = limits.period_secs();
     (period_index(now, secs), secs)
 }
 
@@ -97,36 +97,36 @@ impl Fleet {
         }
     }
 
-    fn unavailable(&self, e: &StoreError) -> Option<Refusal> {
+    fn unavailable(&self, e: &StoreError) -> Option<ApiError> {
         match self.failure {
             FailureMode::Open => {
                 warn!(error = %e, "shared state unavailable: admitting the session anyway (RELAY_REDIS_FAILURE=open)");
                 None
             }
-            FailureMode::Closed => Some(Refusal {
-                status: 503,
-                code: "relay_state_unavailable",
-                message: "The relay cannot check your limits right now; try again shortly.".into(),
-            }),
+            FailureMode::Closed => Some(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "relay_state_unavailable",
+                "The relay cannot check your limits right now; try again shortly.",
+            )),
         }
     }
 
     /// Admit `session` of `user` under `profile`: budget first (no slot is taken for a user who
     /// cannot spend), then the session cap.
-    pub async fn admit(self: &Arc<Self>, user: &str, session: &str, profile: &Profile) -> Result<Slot, Refusal> {
+    pub async fn admit(self: &Arc<Self>, user: &str, session: &str, profile: &Profile) -> Result<Slot, ApiError> {
         let limits = &profile.limits;
         if limits.has_budget() {
             match self.store.usage(user, period(limits, now_secs())).await {
                 Ok(used) => {
                     if let Some(what) = used.over_budget(limits) {
-                        return Err(Refusal {
-                            status: 429,
-                            code: "relay_budget_exhausted",
-                            message: format!(
+                        return Err(ApiError::new(
+                            StatusCode::TOO_MANY_REQUESTS,
+                            "relay_budget_exhausted",
+                            format!(
                                 "Your usage budget ({what}) for this {} is spent; new sessions are refused until it renews.",
-                                limits.budget_period.as_deref().unwrap_or("day")
+                                limits.period_name()
                             ),
-                        });
+                        ));
                     }
                 }
                 Err(e) => {
@@ -143,13 +143,13 @@ impl Fleet {
         {
             Ok(Admission::Admitted) => {}
             Ok(Admission::Full { open }) => {
-                return Err(Refusal {
-                    status: 429,
-                    code: "relay_too_many_sessions",
-                    message: format!(
+                return Err(ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "relay_too_many_sessions",
+                    format!(
                         "You already have {open} open sessions, the most your account allows; close one and try again."
                     ),
-                });
+                ));
             }
             Err(e) => {
                 if let Some(r) = self.unavailable(&e) {

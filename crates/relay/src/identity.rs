@@ -1,65 +1,18 @@
-//! Who the end user is: the token they present, where it is found, and its verification.
+//! Who the end user is: a verified token's identity, why a token is refused, and minting tokens
+//! (dev mode, the `token` command, tests).
 //!
-//! The token is looked for in the order the issue fixes: `Authorization: Bearer`, the `api-key`
-//! header, a `Sec-WebSocket-Protocol` entry `openai-insecure-api-key.<jwt>` (what OpenAI's browser
-//! clients send, since browsers cannot set headers), then the `access_token` or `api-key` query
-//! parameter. So an existing Realtime client works through the relay by changing its base URL and
-//! putting the user's JWT where it used to put the API key. Verification is in [`crate::jwt`];
-//! nothing here echoes or logs a token.
+//! The token is found where Realtime clients put their key
+//! ([`realtime_protocol::credentials::find_credential`]), so an existing client works through the
+//! relay by changing its base URL and putting the user's JWT where the API key was. Verification is
+//! in [`crate::jwt`]; nothing here echoes or logs a token.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::http::HeaderMap;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::secret::Secret;
-
-/// The subprotocol prefix that carries a token.
-pub const TOKEN_SUBPROTOCOL_PREFIX: &str = "openai-insecure-api-key.";
-
-/// Where a token was found (for logs: never the token itself).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Carrier {
-    Bearer,
-    ApiKeyHeader,
-    Subprotocol,
-    QueryAccessToken,
-    QueryApiKey,
-}
-
-/// Find the client's token. See the module docs for the order.
-pub fn find_token(
-    headers: &HeaderMap,
-    query_access_token: Option<&str>,
-    query_api_key: Option<&str>,
-) -> Option<(String, Carrier)> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
-    if let Some(t) =
-        header("authorization").and_then(|a| a.strip_prefix("Bearer ").or_else(|| a.strip_prefix("bearer ")))
-    {
-        return Some((t.trim().to_owned(), Carrier::Bearer));
-    }
-    if let Some(t) = header("api-key").filter(|t| !t.is_empty()) {
-        return Some((t.to_owned(), Carrier::ApiKeyHeader));
-    }
-    let from_protocol = headers
-        .get_all("sec-websocket-protocol")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .find_map(|p| p.trim().strip_prefix(TOKEN_SUBPROTOCOL_PREFIX).map(str::to_owned));
-    if let Some(t) = from_protocol {
-        return Some((t, Carrier::Subprotocol));
-    }
-    if let Some(t) = query_access_token.filter(|t| !t.is_empty()) {
-        return Some((t.to_owned(), Carrier::QueryAccessToken));
-    }
-    query_api_key
-        .filter(|t| !t.is_empty())
-        .map(|t| (t.to_owned(), Carrier::QueryApiKey))
-}
 
 /// A verified end user.
 #[derive(Debug, Clone, PartialEq)]
@@ -147,52 +100,4 @@ pub fn mint(
         &claims,
         &EncodingKey::from_secret(secret.expose().as_bytes()),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(*k, v.parse().unwrap());
-        }
-        h
-    }
-
-    #[test]
-    fn carriers_in_order() {
-        let all = headers(&[
-            ("authorization", "Bearer a"),
-            ("api-key", "b"),
-            ("sec-websocket-protocol", "realtime, openai-insecure-api-key.c"),
-        ]);
-        assert_eq!(
-            find_token(&all, Some("d"), Some("e")),
-            Some(("a".into(), Carrier::Bearer))
-        );
-        let no_bearer = headers(&[
-            ("api-key", "b"),
-            ("sec-websocket-protocol", "realtime, openai-insecure-api-key.c"),
-        ]);
-        assert_eq!(
-            find_token(&no_bearer, None, None),
-            Some(("b".into(), Carrier::ApiKeyHeader))
-        );
-        let proto = headers(&[("sec-websocket-protocol", "realtime, openai-insecure-api-key.c")]);
-        assert_eq!(
-            find_token(&proto, Some("d"), None),
-            Some(("c".into(), Carrier::Subprotocol))
-        );
-        assert_eq!(
-            find_token(&headers(&[]), Some("d"), Some("e")),
-            Some(("d".into(), Carrier::QueryAccessToken))
-        );
-        assert_eq!(
-            find_token(&headers(&[]), None, Some("e")),
-            Some(("e".into(), Carrier::QueryApiKey))
-        );
-        assert_eq!(find_token(&headers(&[]), None, None), None);
-    }
 }

@@ -60,8 +60,38 @@ impl JwtConfig {
 pub enum JwtError {
     #[error("reading the JWT public key {path}: {source}")]
     Read { path: PathBuf, source: std::io::Error },
-    #[error("{0}")]
-    Invalid(String),
+    #[error("{path}: not an RSA or EC public key in PEM: {source}")]
+    Pem {
+        path: PathBuf,
+        source: jsonwebtoken::errors::Error,
+    },
+    #[error("building the HTTP client for the JWKS: {0}")]
+    Http(#[source] reqwest::Error),
+    #[error("JWKS {source_name}: {error}")]
+    Jwks {
+        source_name: String,
+        #[source]
+        error: JwksError,
+    },
+    #[error("JWT algorithm {0:?} is allowed but no key of its kind is configured")]
+    NoKeyFor(Algorithm),
+    #[error("no JWT key configured")]
+    NoKey,
+}
+
+/// A JWKS that could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum JwksError {
+    #[error("fetching it: {0}")]
+    Fetch(#[from] reqwest::Error),
+    #[error("HTTP {0}")]
+    Status(reqwest::StatusCode),
+    #[error("reading it: {0}")]
+    Read(#[from] std::io::Error),
+    #[error("not a JWKS: {0}")]
+    NotJwks(#[from] serde_json::Error),
+    #[error("no HTTP client")]
+    NoClient,
 }
 
 fn family(alg: Algorithm) -> &'static str {
@@ -96,25 +126,18 @@ struct Jwks {
 }
 
 impl Jwks {
-    async fn fetch(&self) -> Result<usize, String> {
+    async fn fetch(&self) -> Result<usize, JwksError> {
         let text = if self.source.starts_with("http://") || self.source.starts_with("https://") {
-            let http = self.http.as_ref().ok_or("no HTTP client")?;
-            let response = http
-                .get(&self.source)
-                .timeout(Duration::from_secs(10))
-                .send()
-                .await
-                .map_err(|e| e.to_string())?;
+            let http = self.http.as_ref().ok_or(JwksError::NoClient)?;
+            let response = http.get(&self.source).timeout(Duration::from_secs(10)).send().await?;
             if !response.status().is_success() {
-                return Err(format!("HTTP {}", response.status()));
+                return Err(JwksError::Status(response.status()));
             }
-            response.text().await.map_err(|e| e.to_string())?
+            response.text().await?
         } else {
-            tokio::fs::read_to_string(&self.source)
-                .await
-                .map_err(|e| e.to_string())?
+            tokio::fs::read_to_string(&self.source).await?
         };
-        let set: JwkSet = serde_json::from_str(&text).map_err(|e| format!("not a JWKS: {e}"))?;
+        let set: JwkSet = serde_json::from_str(&text)?;
         let mut keys = HashMap::new();
         for jwk in &set.keys {
             let Some(kid) = jwk.common.key_id.clone() else { continue };
@@ -184,8 +207,9 @@ impl Verifier {
                 let key = DecodingKey::from_rsa_pem(&bytes)
                     .map(|k| (k, "rsa"))
                     .or_else(|_| DecodingKey::from_ec_pem(&bytes).map(|k| (k, "ec")))
-                    .map_err(|e| {
-                        JwtError::Invalid(format!("{}: not an RSA or EC public key in PEM: {e}", path.display()))
+                    .map_err(|source| JwtError::Pem {
+                        path: path.clone(),
+                        source,
                     })?;
                 Some(key)
             }
@@ -195,11 +219,7 @@ impl Verifier {
             Some(source) => {
                 let http = if source.starts_with("http") {
                     crate::install_crypto_provider();
-                    Some(
-                        reqwest::Client::builder()
-                            .build()
-                            .map_err(|e| JwtError::Invalid(e.to_string()))?,
-                    )
+                    Some(reqwest::Client::builder().build().map_err(JwtError::Http)?)
                 } else {
                     None
                 };
@@ -215,7 +235,12 @@ impl Verifier {
                     Err(e) if source.starts_with("http") => {
                         warn!(error = %e, "JWKS fetch failed; retried when a token needs it")
                     }
-                    Err(e) => return Err(JwtError::Invalid(format!("JWKS {source}: {e}"))),
+                    Err(error) => {
+                        return Err(JwtError::Jwks {
+                            source_name: source.clone(),
+                            error,
+                        });
+                    }
                 }
                 Some(jwks)
             }
@@ -242,13 +267,11 @@ impl Verifier {
                 f => pem.as_ref().is_some_and(|p| p.1 == f) || jwks.is_some(),
             };
             if !usable {
-                return Err(JwtError::Invalid(format!(
-                    "JWT algorithm {alg:?} is allowed but no key of its kind is configured"
-                )));
+                return Err(JwtError::NoKeyFor(*alg));
             }
         }
         if algorithms.is_empty() {
-            return Err(JwtError::Invalid("no JWT key configured".into()));
+            return Err(JwtError::NoKey);
         }
         Ok(Verifier {
             algorithms,

@@ -23,10 +23,12 @@
 //! [`start`] wires them together and returns a [`Relay`] whose [`Relay::shutdown`] drains sessions.
 
 pub mod api;
+pub mod auth;
 pub mod close;
 pub mod config;
 pub mod embedded;
 pub mod entra;
+pub mod error;
 pub mod fleet;
 pub mod identity;
 pub mod jwt;
@@ -38,6 +40,7 @@ pub mod policy;
 pub mod secret;
 pub mod server;
 pub mod session;
+pub mod state;
 pub mod store;
 pub mod upstream;
 pub mod usage;
@@ -60,7 +63,7 @@ use crate::jwt::{JwtConfig, Verifier};
 use crate::metrics::Metrics;
 use crate::policy::Policy;
 use crate::secret::Secret;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::Store;
 use crate::store::memory::MemoryStore;
 use crate::store::redis::RedisStore;
@@ -69,8 +72,24 @@ use crate::upstream::Upstream;
 /// Why the relay could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("{0}")]
-    Config(String),
+    #[error(
+        "refusing to listen on {0} without RELAY_JWT_SECRET: dev mode (random token secret) only binds to loopback"
+    )]
+    DevModeNotLoopback(SocketAddr),
+    #[error("end-user tokens: {0}")]
+    Jwt(#[from] jwt::JwtError),
+    #[error("policy: {0}")]
+    Policy(#[from] policy::PolicyError),
+    #[error("Redis: {0}")]
+    Store(#[from] store::StoreError),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("starting the embedded emulator: {0}")]
+    Embedded(#[source] std::io::Error),
+    #[error("building the HTTP client for Entra ID: {0}")]
+    EntraClient(#[source] reqwest::Error),
+    #[error("upstream: {0}")]
+    Upstream(#[from] upstream::UpstreamConfigError),
     #[error("binding {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
 }
@@ -99,10 +118,7 @@ pub async fn start(config: RelayConfig) -> Result<Relay, StartError> {
     install_crypto_provider();
     let dev_mode = config.dev_mode();
     if dev_mode && !config.listen.ip().is_loopback() {
-        return Err(StartError::Config(format!(
-            "refusing to listen on {} without RELAY_JWT_SECRET: dev mode (random token secret) only binds to loopback",
-            config.listen
-        )));
+        return Err(StartError::DevModeNotLoopback(config.listen));
     }
     let background = CancellationToken::new();
 
@@ -115,7 +131,7 @@ pub async fn start(config: RelayConfig) -> Result<Relay, StartError> {
     } else {
         (Verifier::new(&config.jwt).await, None)
     };
-    let verifier = verifier.map_err(|e| StartError::Config(e.to_string()))?;
+    let verifier = verifier?;
     if dev_mode {
         warn!(
             "dev mode: no RELAY_JWT_SECRET, tokens are signed with a random secret made at start (GET /dev/token, or `realtime-relay token`)"
@@ -124,7 +140,7 @@ pub async fn start(config: RelayConfig) -> Result<Relay, StartError> {
 
     let policy = match &config.policy {
         Some(path) => {
-            let p = Policy::load(path).map_err(|e| StartError::Config(e.to_string()))?;
+            let p = Policy::load(path)?;
             let mut names: Vec<&str> = p.profiles.keys().map(String::as_str).collect();
             names.sort_unstable();
             info!(file = %path.display(), profiles = %names.join(","), default = %p.default_profile.name, claim = %p.claim, "policy loaded");
@@ -151,7 +167,7 @@ pub async fn start(config: RelayConfig) -> Result<Relay, StartError> {
     info!(%addr, upstream = upstream.label(), models = %config.models.join(","), "relay listening");
 
     let store = match &config.redis_url {
-        Some(url) => Store::Redis(RedisStore::new(url.expose()).map_err(|e| StartError::Config(e.to_string()))?),
+        Some(url) => Store::Redis(RedisStore::new(url.expose())?),
         None => Store::Memory(MemoryStore::default()),
     };
     let fleet = Arc::new(Fleet::new(store, config.session_lease, config.redis_failure));
@@ -175,7 +191,7 @@ pub async fn start(config: RelayConfig) -> Result<Relay, StartError> {
     }
     let max_connections = connection_cap(&config);
     let header_read_timeout = config.edge.header_read_timeout;
-    let metrics = Metrics::new().map_err(|e| StartError::Config(format!("metrics: {e}")))?;
+    let metrics = Metrics::new()?;
     let state = Arc::new(AppState::new(
         config, upstream, verifier, dev_secret, policy, fleet, metrics,
     ));
@@ -244,12 +260,12 @@ pub async fn open_upstream(
     install_crypto_provider();
     let embedded = match config.upstream {
         UpstreamChoice::Embedded => {
-            let e = Embedded::start(&config.emulator_pace, config.limits.max_message_bytes)
+            let e = Embedded::start(config.emulator_pace, config.limits.max_message_bytes)
                 .await
-                .map_err(StartError::Config)?;
+                .map_err(StartError::Embedded)?;
             info!(
                 url = %e.url(),
-                pace = %config.emulator_pace,
+                pace = ?config.emulator_pace,
                 "no upstream configured (AZURE_OPENAI_ENDPOINT, OPENAI_API_KEY, RELAY_UPSTREAM_URL): using the embedded Realtime emulator (synthetic voice, no account needed)"
             );
             Some(e)
@@ -264,9 +280,7 @@ pub async fn open_upstream(
             authority_host,
             ..
         } => {
-            let http = reqwest::Client::builder()
-                .build()
-                .map_err(|e| StartError::Config(format!("building the HTTP client for Entra ID: {e}")))?;
+            let http = reqwest::Client::builder().build().map_err(StartError::EntraClient)?;
             let provider = Arc::new(EntraTokenProvider::new(
                 EntraCredentials {
                     tenant_id: tenant_id.clone(),
@@ -288,8 +302,7 @@ pub async fn open_upstream(
         &config.upstream,
         entra,
         embedded.as_ref().map(|e| (e.url(), e.key.clone())),
-    )
-    .map_err(StartError::Config)?;
+    )?;
 
     Ok((upstream, embedded))
 }

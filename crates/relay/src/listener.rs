@@ -55,7 +55,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, error};
 
-use crate::server::{AppState, error_body};
+use crate::error::error_body;
+use crate::state::AppState;
 
 /// Largest request head (request line and headers): hyper answers 431 past it. 64 KiB is twice
 /// what nginx accepts by default (4 × 8 KiB) and four times Node's default (16 KiB), and it bounds
@@ -346,8 +347,7 @@ fn overloaded_response() -> Bytes {
         status,
         OVERLOADED,
         "The relay has as many connections open as it may; try again shortly.",
-    )
-    .to_string();
+    );
     Bytes::from(format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{body}",
         body.len()

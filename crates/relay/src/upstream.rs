@@ -95,13 +95,13 @@ impl Upstream {
         choice: &UpstreamChoice,
         entra: Option<Arc<EntraTokenProvider>>,
         embedded: Option<(String, Secret)>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, UpstreamConfigError> {
         let (url, credentials) = match choice {
             UpstreamChoice::AzureKey { endpoint, .. } => {
                 (azure_url(endpoint)?, Credentials::ApiKey(crate_secret(choice)))
             }
             UpstreamChoice::AzureEntra { endpoint, .. } => {
-                let provider = entra.ok_or("Entra ID is configured but no token provider was made")?;
+                let provider = entra.ok_or(UpstreamConfigError::NoEntraProvider)?;
                 (azure_url(endpoint)?, Credentials::Entra(provider))
             }
             UpstreamChoice::OpenAi { key, .. } => (
@@ -112,13 +112,16 @@ impl Upstream {
                 (url.clone(), key.clone().map_or(Credentials::None, Credentials::ApiKey))
             }
             UpstreamChoice::Embedded => {
-                let (url, key) = embedded.ok_or("the embedded emulator is not running")?;
+                let (url, key) = embedded.ok_or(UpstreamConfigError::NoEmbedded)?;
                 (url, Credentials::ApiKey(key))
             }
         };
-        let base = url::Url::parse(&url).map_err(|e| format!("upstream URL {url:?}: {e}"))?;
+        let base = url::Url::parse(&url).map_err(|source| UpstreamConfigError::Url {
+            url: url.clone(),
+            source,
+        })?;
         if !matches!(base.scheme(), "ws" | "wss") {
-            return Err(format!("upstream URL must be ws:// or wss://, not {url:?}"));
+            return Err(UpstreamConfigError::Scheme(url));
         }
         let label = format!(
             "{}://{}{}",
@@ -205,13 +208,31 @@ fn crate_secret(choice: &UpstreamChoice) -> Secret {
     }
 }
 
+/// An upstream configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamConfigError {
+    #[error("upstream URL {url:?}: {source}")]
+    Url { url: String, source: url::ParseError },
+    #[error("upstream URL must be ws:// or wss://, not {0:?}")]
+    Scheme(String),
+    #[error("AZURE_OPENAI_ENDPOINT {0:?} has no host")]
+    NoHost(String),
+    #[error("Entra ID is configured but no token provider was made")]
+    NoEntraProvider,
+    #[error("the embedded emulator is not running")]
+    NoEmbedded,
+}
+
 /// `https://r.openai.azure.com` → `wss://r.openai.azure.com/openai/v1/realtime`.
-pub fn azure_url(endpoint: &str) -> Result<String, String> {
-    let base = url::Url::parse(endpoint).map_err(|e| format!("AZURE_OPENAI_ENDPOINT {endpoint:?}: {e}"))?;
+pub fn azure_url(endpoint: &str) -> Result<String, UpstreamConfigError> {
+    let base = url::Url::parse(endpoint).map_err(|source| UpstreamConfigError::Url {
+        url: endpoint.to_owned(),
+        source,
+    })?;
     let scheme = if base.scheme() == "http" { "ws" } else { "wss" };
     let host = base
         .host_str()
-        .ok_or_else(|| format!("AZURE_OPENAI_ENDPOINT {endpoint:?} has no host"))?;
+        .ok_or_else(|| UpstreamConfigError::NoHost(endpoint.to_owned()))?;
     let port = base.port().map(|p| format!(":{p}")).unwrap_or_default();
     Ok(format!("{scheme}://{host}{port}/openai/v1/realtime"))
 }

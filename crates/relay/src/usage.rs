@@ -1,7 +1,6 @@
 //! Token usage: what one `response.done` reports, and a user's totals per period. Pure.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 /// Token counts by modality and direction.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,25 +26,30 @@ pub const FIELDS: [&str; 7] = [
 ];
 
 impl Usage {
-    /// The usage of a `response.done` frame, if it is one (and has usage).
-    pub fn from_response_done(frame: &str) -> Option<Usage> {
-        let v: Value = serde_json::from_str(frame).ok()?;
-        if v.get("type")?.as_str()? != "response.done" {
-            return None;
-        }
-        let u = v.pointer("/response/usage")?;
-        let n = |p: &str| u.pointer(p).and_then(Value::as_u64).unwrap_or(0);
-        let input = n("/input_tokens");
-        let output = n("/output_tokens");
-        Some(Usage {
-            input_text_tokens: n("/input_token_details/text_tokens"),
-            input_audio_tokens: n("/input_token_details/audio_tokens"),
-            input_cached_tokens: n("/input_token_details/cached_tokens"),
-            output_text_tokens: n("/output_token_details/text_tokens"),
-            output_audio_tokens: n("/output_token_details/audio_tokens"),
-            total_tokens: u.get("total_tokens").and_then(Value::as_u64).unwrap_or(input + output),
+    /// The usage the service reports for one response.
+    pub fn of(reported: &realtime_protocol::Usage) -> Usage {
+        let n = |v: &realtime_protocol::Patch<u64>| v.get().copied().unwrap_or(0);
+        let input = reported.input_token_details.get();
+        let output = reported.output_token_details.get();
+        Usage {
+            input_text_tokens: input.map_or(0, |d| n(&d.text_tokens)),
+            input_audio_tokens: input.map_or(0, |d| n(&d.audio_tokens)),
+            input_cached_tokens: input.map_or(0, |d| n(&d.cached_tokens)),
+            output_text_tokens: output.map_or(0, |d| n(&d.text_tokens)),
+            output_audio_tokens: output.map_or(0, |d| n(&d.audio_tokens)),
+            total_tokens: reported
+                .total_tokens
+                .get()
+                .copied()
+                .unwrap_or(n(&reported.input_tokens) + n(&reported.output_tokens)),
             responses: 1,
-        })
+        }
+    }
+
+    /// The usage of a `response.done` frame (the caller has peeked its type), if it reports one.
+    pub fn from_response_done(frame: &str) -> Option<Usage> {
+        let head = realtime_protocol::reader::response_head(frame).ok()?;
+        head.usage.as_ref().map(Usage::of)
     }
 
     pub fn values(&self) -> [u64; 7] {
@@ -118,7 +122,7 @@ mod tests {
         let frame = r#"{"type":"response.done","event_id":"e","response":{"id":"r","usage":{"total_tokens":253,"input_tokens":132,"output_tokens":121,"input_token_details":{"text_tokens":119,"audio_tokens":13,"cached_tokens":64},"output_token_details":{"text_tokens":30,"audio_tokens":91}}}}"#;
         let u = Usage::from_response_done(frame).unwrap();
         assert_eq!(u.values(), [119, 13, 64, 30, 91, 253, 1]);
-        assert!(Usage::from_response_done(r#"{"type":"response.created","response":{}}"#).is_none());
+        assert!(Usage::from_response_done(r#"{"type":"response.done","response":{}}"#).is_none());
         let mut total = Usage::default();
         total.add(&u);
         total.add(&u);

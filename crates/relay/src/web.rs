@@ -10,19 +10,19 @@
 //! it is `null`). The served `models` are only listed to a caller with a valid token, as the
 //! handshake tells nothing about the configuration to someone unauthenticated.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::json;
+use serde::Serialize;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::server::AppState;
+use crate::auth::Authenticated;
+use crate::state::AppState;
 
 #[derive(rust_embed::Embed)]
 #[folder = "../../web/"]
@@ -55,24 +55,24 @@ pub fn router(state: Arc<AppState>) -> Router {
         ))
 }
 
-/// `GET /api/client-config`: how to sign in; with a valid token, also the models served.
-async fn client_config(
-    State(app): State<Arc<AppState>>,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-) -> Response {
-    let mut body = json!({
-        "dev_mode": app.dev_secret.is_some(),
-        "login_url": null,
-    });
-    let has_token = headers.contains_key(header::AUTHORIZATION) || query.contains_key("access_token");
-    if has_token {
-        match crate::server::authenticate(&app, &headers, &query).await {
-            Ok(_) => body["models"] = json!(app.config.models),
-            Err(refusal) => return refusal,
-        }
-    }
-    Json(body).into_response()
+/// `GET /api/client-config`'s body.
+#[derive(Serialize)]
+struct ClientConfig {
+    dev_mode: bool,
+    /// A sign-in page that returns a token; none is configurable yet.
+    login_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    models: Option<Vec<String>>,
+}
+
+/// `GET /api/client-config`: how to sign in; with a valid token, also the models served (a token
+/// that fails is refused like anywhere else).
+async fn client_config(State(app): State<Arc<AppState>>, caller: Option<Authenticated>) -> Json<ClientConfig> {
+    Json(ClientConfig {
+        dev_mode: app.dev_secret.is_some(),
+        login_url: None,
+        models: caller.map(|_| app.config.models.clone()),
+    })
 }
 
 async fn embedded(uri: Uri) -> Response {

@@ -14,8 +14,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use realtime_protocol::audio;
-use serde_json::{Value, json};
+use realtime_protocol::{
+    AudioFormat, AudioInput, AudioOutput, ClientEvent, ErrorDetail, Patch, ServerEvent, Session, SessionAudio, audio,
+};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -124,14 +125,15 @@ pub async fn narrate(
     result.map(|()| summary)
 }
 
-async fn next_event(socket: &mut UpstreamSocket) -> Result<Value, NarrateError> {
+async fn next_event(socket: &mut UpstreamSocket) -> Result<ServerEvent, NarrateError> {
     loop {
         let message = tokio::time::timeout(STALL, socket.next())
             .await
             .map_err(|_| NarrateError::Lost(format!("nothing for {} s", STALL.as_secs())))?;
         match message {
             Some(Ok(Message::Text(t))) => {
-                return serde_json::from_str(t.as_str()).map_err(|e| NarrateError::Lost(format!("not JSON: {e}")));
+                return ServerEvent::parse(t.as_str())
+                    .map_err(|e| NarrateError::Lost(format!("not a Realtime event: {e}")));
             }
             Some(Ok(Message::Close(frame))) => {
                 let why = frame.map_or_else(
@@ -147,19 +149,11 @@ async fn next_event(socket: &mut UpstreamSocket) -> Result<Value, NarrateError> 
     }
 }
 
-fn refused(event: &Value) -> NarrateError {
+fn refused(error: &ErrorDetail) -> NarrateError {
     NarrateError::Refused {
-        code: event
-            .pointer("/error/code")
-            .and_then(Value::as_str)
-            .unwrap_or("error")
-            .to_owned(),
-        message: event
-            .pointer("/error/message")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned(),
-        param: event.pointer("/error/param").and_then(Value::as_str).map(str::to_owned),
+        code: error.code().unwrap_or("error").to_owned(),
+        message: error.message.clone(),
+        param: error.param.get().cloned(),
     }
 }
 
@@ -173,10 +167,9 @@ async fn open(
 ) -> Result<UpstreamSocket, NarrateError> {
     let mut socket = upstream.connect(model, limits).await?;
     loop {
-        let e = next_event(&mut socket).await?;
-        match e["type"].as_str() {
-            Some("session.created") => break,
-            Some("error") => return Err(refused(&e)),
+        match next_event(&mut socket).await? {
+            ServerEvent::SessionCreated(_) => break,
+            ServerEvent::Error(e) => return Err(refused(&e.error)),
             _ => {}
         }
     }
@@ -184,30 +177,41 @@ async fn open(
         Some(style) => format!("{NARRATOR_INSTRUCTIONS}\nStyle: {style}"),
         None => NARRATOR_INSTRUCTIONS.to_owned(),
     };
-    let update = json!({
-        "type": "session.update",
-        "event_id": "narrate_session",
-        "session": {
-            "type": "realtime",
-            "instructions": instructions,
-            "output_modalities": ["audio"],
-            "audio": {"input": {"turn_detection": null}, "output": {"voice": voice, "format": {"type": "audio/pcm", "rate": 24000}}},
-        }
-    });
-    send(&mut socket, &update).await?;
+    let session = Session {
+        instructions: Patch::Value(instructions),
+        output_modalities: Patch::Value(vec!["audio".into()]),
+        audio: Patch::Value(SessionAudio {
+            // No turn detection: the narration's turns are the relay's own.
+            input: Patch::Value(AudioInput {
+                turn_detection: Patch::Null,
+                ..Default::default()
+            }),
+            output: Patch::Value(AudioOutput {
+                voice: Patch::Value(voice.into()),
+                format: Patch::Value(AudioFormat {
+                    kind: "audio/pcm".into(),
+                    rate: Patch::Value(24_000),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    send(&mut socket, ClientEvent::session_update("narrate_session", session)).await?;
     loop {
-        let e = next_event(&mut socket).await?;
-        match e["type"].as_str() {
-            Some("session.updated") => return Ok(socket),
-            Some("error") => return Err(refused(&e)),
+        match next_event(&mut socket).await? {
+            ServerEvent::SessionUpdated(_) => return Ok(socket),
+            ServerEvent::Error(e) => return Err(refused(&e.error)),
             _ => {}
         }
     }
 }
 
-async fn send(socket: &mut UpstreamSocket, event: &Value) -> Result<(), NarrateError> {
+async fn send(socket: &mut UpstreamSocket, event: ClientEvent) -> Result<(), NarrateError> {
     socket
-        .send(Message::text(event.to_string()))
+        .send(Message::text(event.to_json()))
         .await
         .map_err(|e| NarrateError::Lost(e.to_string()))
 }
@@ -219,50 +223,46 @@ async fn read_segment(
     tx: &mpsc::Sender<Progress>,
     summary: &mut Summary,
 ) -> Result<(), NarrateError> {
-    let item = json!({"type": "conversation.item.create", "event_id": "narrate_item", "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}});
-    send(socket, &item).await?;
-    send(
-        socket,
-        &json!({"type": "response.create", "event_id": "narrate_response"}),
-    )
-    .await?;
+    send(socket, ClientEvent::user_text("narrate_item", text)).await?;
+    send(socket, ClientEvent::response_create("narrate_response")).await?;
     let mut items: Vec<String> = Vec::new();
     loop {
-        let e = next_event(socket).await?;
-        match e["type"].as_str().unwrap_or("") {
-            "response.output_audio.delta" => {
-                let delta = e["delta"].as_str().unwrap_or("");
-                let pcm = audio::decode_base64(delta)
+        match next_event(socket).await? {
+            ServerEvent::ResponseOutputAudioDelta(d) => {
+                let pcm = audio::decode_base64(&d.delta)
                     .map_err(|err| NarrateError::Lost(format!("bad audio from the upstream: {err}")))?;
                 summary.audio_bytes += pcm.len();
                 tx.send(Progress::Audio(pcm))
                     .await
                     .map_err(|_| NarrateError::Abandoned)?;
             }
-            "response.output_audio_transcript.delta" => {
-                let delta = e["delta"].as_str().unwrap_or("").to_owned();
-                summary.transcript.push_str(&delta);
-                tx.send(Progress::Transcript(delta))
+            ServerEvent::ResponseOutputAudioTranscriptDelta(d) => {
+                summary.transcript.push_str(&d.delta);
+                tx.send(Progress::Transcript(d.delta))
                     .await
                     .map_err(|_| NarrateError::Abandoned)?;
             }
-            "conversation.item.added" => {
-                if let Some(id) = e.pointer("/item/id").and_then(Value::as_str) {
-                    items.push(id.to_owned());
+            ServerEvent::ConversationItemAdded(e) => {
+                if let Some(id) = e.item.id.into_option() {
+                    items.push(id);
                 }
             }
             // Errors about our own clean-up deletions are not the narration's concern.
-            "error"
-                if e.pointer("/error/event_id")
-                    .and_then(Value::as_str)
+            ServerEvent::Error(e)
+                if e.error
+                    .event_id
+                    .get()
                     .is_some_and(|id| id.starts_with("narrate_delete")) => {}
-            "error" => return Err(refused(&e)),
-            "response.done" => {
-                let status = e.pointer("/response/status").and_then(Value::as_str).unwrap_or("");
+            ServerEvent::Error(e) => return Err(refused(&e.error)),
+            ServerEvent::ResponseDone(done) => {
+                let response = done.response;
+                let status = response.status.get().map_or("", String::as_str);
                 if status != "completed" {
-                    let why = e
-                        .pointer("/response/status_details/error/message")
-                        .and_then(Value::as_str)
+                    let why = response
+                        .status_details
+                        .get()
+                        .and_then(|d| d.pointer("/error/message"))
+                        .and_then(|m| m.as_str())
                         .unwrap_or(status);
                     return Err(NarrateError::Refused {
                         code: format!("response_{status}"),
@@ -270,11 +270,16 @@ async fn read_segment(
                         param: None,
                     });
                 }
-                if let Some(u) = Usage::from_response_done(&e.to_string()) {
-                    summary.usage.add(&u);
+                if let Some(u) = response.usage.get() {
+                    summary.usage.add(&Usage::of(u));
                 }
-                if let Some(v) = e.pointer("/response/audio/output/voice").and_then(Value::as_str) {
-                    summary.voices.push(v.to_owned());
+                if let Some(v) = response
+                    .audio
+                    .get()
+                    .and_then(|a| a.output.get())
+                    .and_then(|o| o.voice.get())
+                {
+                    summary.voices.push(v.as_str().to_owned());
                 }
                 if !summary.transcript.is_empty() && !summary.transcript.ends_with(char::is_whitespace) {
                     summary.transcript.push(' ');
@@ -285,11 +290,7 @@ async fn read_segment(
         }
     }
     for id in items {
-        send(
-            socket,
-            &json!({"type": "conversation.item.delete", "event_id": "narrate_delete", "item_id": id}),
-        )
-        .await?;
+        send(socket, ClientEvent::item_delete("narrate_delete", &id)).await?;
     }
     Ok(())
 }

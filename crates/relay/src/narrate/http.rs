@@ -30,14 +30,15 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use realtime_protocol::{audio, wav};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use super::driver::{NarrateError, Progress, narrate};
 use super::script;
-use crate::server::{AppState, authenticate};
+use crate::auth::{Accepting, Authenticated};
+use crate::error::ApiError;
+use crate::state::AppState;
 
 /// Characters per segment (one response each): about a minute of speech.
 pub const SEGMENT_CHARS: usize = 1000;
@@ -54,7 +55,7 @@ pub struct NarrateRequest {
     pub speakers: Option<BTreeMap<String, String>>,
 }
 
-fn upstream_failure(app: &AppState, e: &NarrateError) -> Response {
+fn upstream_failure(e: &NarrateError) -> ApiError {
     let (code, message) = match e {
         // The upstream does not know the voice the caller asked for: the caller's mistake.
         NarrateError::Refused {
@@ -62,19 +63,13 @@ fn upstream_failure(app: &AppState, e: &NarrateError) -> Response {
             param: Some(param),
             ..
         } if param.ends_with(".voice") => {
-            return app.refuse(
+            return ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "relay_voice_invalid",
-                &format!("The upstream does not accept this voice: {message}"),
+                format!("The upstream does not accept this voice: {message}"),
             );
         }
-        NarrateError::ShuttingDown => {
-            return app.refuse(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "relay_shutting_down",
-                "The relay is shutting down; try again.",
-            );
-        }
+        NarrateError::ShuttingDown => return ApiError::shutting_down(),
         NarrateError::Upstream(u) => {
             let d = u.to_error_detail();
             (
@@ -88,91 +83,68 @@ fn upstream_failure(app: &AppState, e: &NarrateError) -> Response {
         ),
         other => ("relay_upstream_lost".to_owned(), other.to_string()),
     };
-    app.refuse(StatusCode::BAD_GATEWAY, &code, &message)
+    ApiError::new(StatusCode::BAD_GATEWAY, code, message)
 }
 
 /// The handler.
 pub async fn narrate_handler(
     State(app): State<Arc<AppState>>,
+    _: Accepting,
+    Authenticated { identity, profile }: Authenticated,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    if app.accepting.is_cancelled() {
-        return app.refuse(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "relay_shutting_down",
-            "The relay is shutting down; try again.",
-        );
-    }
-    let (identity, profile) = match authenticate(&app, &headers, &query).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let request: NarrateRequest = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => {
-            return app.refuse(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                &format!("The body is not a narration request: {e}."),
-            );
-        }
-    };
+) -> Result<Response, ApiError> {
+    let request: NarrateRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            format!("The body is not a narration request: {e}."),
+        )
+    })?;
     let rules = &profile.narration;
     if !rules.allow {
-        return app.refuse(
+        return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "relay_narration_not_allowed",
             "Narration is not allowed for your account on this relay.",
-        );
+        ));
     }
     let chars = request.text.chars().count();
     if chars > rules.max_chars {
-        return app.refuse(
+        return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "relay_text_too_long",
-            &format!(
+            format!(
                 "The text has {chars} characters; your account may narrate at most {} per request.",
                 rules.max_chars
             ),
-        );
+        ));
     }
     let default_voice = request
         .voice
         .clone()
         .unwrap_or_else(|| rules.voices.first().cloned().unwrap_or_else(|| "alloy".into()));
     let speakers = request.speakers.clone().unwrap_or_default();
-    let parts = match script::parts(&request.text, &default_voice, &speakers, SEGMENT_CHARS) {
-        Ok(p) => p,
-        Err(e) => return app.refuse(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string()),
-    };
+    let parts = script::parts(&request.text, &default_voice, &speakers, SEGMENT_CHARS)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.to_string()))?;
     if let Some(bad) = parts
         .iter()
         .map(|p| &p.voice)
         .find(|v| !rules.voices.is_empty() && !rules.voices.contains(v))
     {
-        return app.refuse(
+        return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "relay_voice_not_allowed",
-            &format!(
+            format!(
                 "The voice {bad:?} is not allowed for your account; allowed: {}.",
                 rules.voices.join(", ")
             ),
-        );
+        ));
     }
     // A narration holds a session slot like any session, and is refused once the budget is spent.
     let slot_id = format!("rn_{}", uuid::Uuid::new_v4().simple());
-    let slot = match app.fleet.admit(&identity.user, &slot_id, &profile).await {
-        Ok(s) => s,
-        Err(r) => {
-            return app.refuse(
-                StatusCode::from_u16(r.status).unwrap_or(StatusCode::TOO_MANY_REQUESTS),
-                r.code,
-                &r.message,
-            );
-        }
-    };
+    let slot = app.fleet.admit(&identity.user, &slot_id, &profile).await?;
     let accept = headers.get(header::ACCEPT).and_then(|a| a.to_str().ok()).unwrap_or("");
     let wants_ndjson = accept.contains("application/x-ndjson");
     let wants_wav = !wants_ndjson
@@ -224,28 +196,24 @@ pub async fn narrate_handler(
         };
         let Some(first) = first else {
             return match job.await {
-                Ok(Err(e)) => upstream_failure(&app, &e),
+                Ok(Err(e)) => Err(upstream_failure(&e)),
                 // Finished without audio (the upstream said nothing): an empty WAV.
-                Ok(Ok(_)) => ([(header::CONTENT_TYPE, "audio/wav")], wav::to_wav(&[])).into_response(),
-                Err(e) => app.refuse(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "relay_internal",
-                    &format!("the narration task failed: {e}"),
-                ),
+                Ok(Ok(_)) => Ok(([(header::CONTENT_TYPE, "audio/wav")], wav::to_wav(&[])).into_response()),
+                Err(e) => Err(task_failed(e)),
             };
         };
         if wants_ndjson {
-            return (
+            return Ok((
                 [
                     (header::CONTENT_TYPE, "application/x-ndjson"),
                     (header::CACHE_CONTROL, "no-store"),
                 ],
                 Body::from_stream(ndjson_stream(segments, before, first, rx, job)),
             )
-                .into_response();
+                .into_response());
         }
         let stream = async_stream(first, rx, job);
-        return (
+        return Ok((
             [
                 (header::CONTENT_TYPE, "audio/wav"),
                 (header::CACHE_CONTROL, "no-store"),
@@ -253,7 +221,7 @@ pub async fn narrate_handler(
             ],
             Body::from_stream(stream),
         )
-            .into_response();
+            .into_response());
     }
 
     let mut pcm = Vec::new();
@@ -262,30 +230,42 @@ pub async fn narrate_handler(
             pcm.extend_from_slice(&chunk);
         }
     }
-    match job.await {
-        Ok(Ok(_)) if buffered_wav => {
-            info!(chars, bytes = pcm.len(), "narration done");
-            ([(header::CONTENT_TYPE, "audio/wav")], wav::to_wav(&pcm)).into_response()
-        }
-        Ok(Ok(summary)) => {
-            info!(chars, bytes = pcm.len(), "narration done");
-            Json(json!({
-                "audio_data": audio::encode_base64(&wav::to_wav(&pcm)),
-                "transcript": summary.transcript,
-                "voice": voice,
-                "voices": summary.voices,
-                "duration_ms": audio::bytes_to_ms(pcm.len()),
-                "usage": summary.usage,
-            }))
-            .into_response()
-        }
-        Ok(Err(e)) => upstream_failure(&app, &e),
-        Err(e) => app.refuse(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "relay_internal",
-            &format!("the narration task failed: {e}"),
-        ),
+    let summary = job.await.map_err(task_failed)?.map_err(|e| upstream_failure(&e))?;
+    info!(chars, bytes = pcm.len(), "narration done");
+    if buffered_wav {
+        return Ok(([(header::CONTENT_TYPE, "audio/wav")], wav::to_wav(&pcm)).into_response());
     }
+    Ok(Json(Narrated {
+        audio_data: audio::encode_base64(&wav::to_wav(&pcm)),
+        transcript: summary.transcript,
+        voice,
+        voices: summary.voices,
+        duration_ms: audio::bytes_to_ms(pcm.len()),
+        usage: summary.usage,
+    })
+    .into_response())
+}
+
+/// The JSON answer (no `Accept` for audio or NDJSON).
+#[derive(Serialize)]
+struct Narrated {
+    /// The WAV, base64.
+    audio_data: String,
+    transcript: String,
+    /// The first speaker's voice.
+    voice: String,
+    /// The voice the upstream reported for each response.
+    voices: Vec<String>,
+    duration_ms: u64,
+    usage: crate::usage::Usage,
+}
+
+fn task_failed(e: tokio::task::JoinError) -> ApiError {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "relay_internal",
+        format!("the narration task failed: {e}"),
+    )
 }
 
 /// The WAV body: the streaming header, the first audio, then the rest as it arrives. A failure
@@ -320,6 +300,41 @@ fn async_stream(
     start.chain(rest)
 }
 
+/// One line of the NDJSON body.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Line<'a> {
+    Start {
+        segments: usize,
+    },
+    Audio {
+        audio: String,
+    },
+    Transcript {
+        delta: &'a str,
+    },
+    Segment {
+        done: usize,
+        total: usize,
+        voice: &'a str,
+    },
+    Done {
+        transcript: &'a str,
+        voices: &'a [String],
+        duration_ms: u64,
+        usage: crate::usage::Usage,
+    },
+    Error {
+        error: LineError,
+    },
+}
+
+#[derive(Serialize)]
+struct LineError {
+    code: &'static str,
+    message: String,
+}
+
 /// The NDJSON body, one object a line: `{"type":"start","segments":N}`, then as they come
 /// `{"type":"audio","audio":<base64 PCM16 24 kHz mono>}`, `{"type":"transcript","delta":…}` and
 /// `{"type":"segment","done":i,"total":N,"voice":…}`, and last `{"type":"done","transcript",
@@ -333,23 +348,27 @@ fn ndjson_stream(
     job: tokio::task::JoinHandle<Result<super::driver::Summary, NarrateError>>,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
     use futures_util::StreamExt;
-    fn line(value: serde_json::Value) -> Result<Bytes, std::io::Error> {
-        let mut bytes = serde_json::to_vec(&value).map_err(std::io::Error::other)?;
+    fn line(value: &Line<'_>) -> Result<Bytes, std::io::Error> {
+        let mut bytes = serde_json::to_vec(value).map_err(std::io::Error::other)?;
         bytes.push(b'\n');
         Ok(Bytes::from(bytes))
     }
-    fn progress(p: &Progress) -> serde_json::Value {
+    fn progress(p: &Progress) -> Line<'_> {
         match p {
-            Progress::Audio(pcm) => json!({"type": "audio", "audio": audio::encode_base64(pcm)}),
-            Progress::Transcript(delta) => json!({"type": "transcript", "delta": delta}),
-            Progress::Segment { done, total, voice } => {
-                json!({"type": "segment", "done": done, "total": total, "voice": voice})
-            }
+            Progress::Audio(pcm) => Line::Audio {
+                audio: audio::encode_base64(pcm),
+            },
+            Progress::Transcript(delta) => Line::Transcript { delta },
+            Progress::Segment { done, total, voice } => Line::Segment {
+                done: *done,
+                total: *total,
+                voice,
+            },
         }
     }
-    let mut head = vec![line(json!({"type": "start", "segments": segments}))];
-    head.extend(before.iter().map(|p| line(progress(p))));
-    head.push(line(progress(&Progress::Audio(first.clone()))));
+    let mut head = vec![line(&Line::Start { segments })];
+    head.extend(before.iter().map(|p| line(&progress(p))));
+    head.push(line(&progress(&Progress::Audio(first.clone()))));
     let audio_bytes = first.len();
     let rest = futures_util::stream::unfold(Some((rx, job, audio_bytes)), |state| async move {
         let (mut rx, job, mut audio_bytes) = state?;
@@ -358,26 +377,33 @@ fn ndjson_stream(
                 if let Progress::Audio(pcm) = &p {
                     audio_bytes += pcm.len();
                 }
-                Some((line(progress(&p)), Some((rx, job, audio_bytes))))
+                Some((line(&progress(&p)), Some((rx, job, audio_bytes))))
             }
             None => {
                 let last = match job.await {
-                    Ok(Ok(summary)) => json!({
-                        "type": "done",
-                        "transcript": summary.transcript,
-                        "voices": summary.voices,
-                        "duration_ms": audio::bytes_to_ms(audio_bytes),
-                        "usage": summary.usage,
+                    Ok(Ok(summary)) => line(&Line::Done {
+                        transcript: &summary.transcript,
+                        voices: &summary.voices,
+                        duration_ms: audio::bytes_to_ms(audio_bytes),
+                        usage: summary.usage,
                     }),
                     Ok(Err(e)) => {
                         warn!(error = %e, "narration failed after streaming started");
-                        json!({"type": "error", "error": {"code": "relay_upstream_lost", "message": e.to_string()}})
+                        line(&Line::Error {
+                            error: LineError {
+                                code: "relay_upstream_lost",
+                                message: e.to_string(),
+                            },
+                        })
                     }
-                    Err(e) => {
-                        json!({"type": "error", "error": {"code": "relay_internal", "message": format!("the narration task failed: {e}")}})
-                    }
+                    Err(e) => line(&Line::Error {
+                        error: LineError {
+                            code: "relay_internal",
+                            message: format!("the narration task failed: {e}"),
+                        },
+                    }),
                 };
-                Some((line(last), None))
+                Some((last, None))
             }
         }
     });

@@ -8,8 +8,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
+use realtime_protocol::{ClientEvent, Session};
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::rules::{FieldRule, FieldRules, OnViolation};
 
@@ -18,9 +19,37 @@ use super::rules::{FieldRule, FieldRules, OnViolation};
 pub enum PolicyError {
     #[error("reading {path}: {source}")]
     Read { path: String, source: std::io::Error },
-    #[error("{path}: {message}")]
-    Invalid { path: String, message: String },
+    #[error("{path}: {source}")]
+    Syntax { path: String, source: Box<toml::de::Error> },
+    #[error("{path}: profile {profile}: {source}")]
+    Profile {
+        path: String,
+        profile: String,
+        source: ProfileError,
+    },
+    #[error("{path}: default_profile {name:?} is not a profile of this file")]
+    NoDefaultProfile { path: String, name: String },
 }
+
+/// A profile that cannot be compiled.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ProfileError {
+    #[error("unknown client event type {0:?} in allow_events")]
+    UnknownEvent(String),
+    #[error("`session.type` is set by the relay itself")]
+    SessionType,
+    #[error("`session` is not a session the API would take: {0}")]
+    Session(String),
+    #[error(
+        "{fields}: the rule for {path:?} is neither \"locked\", \"free\", {{ one_of = [...] }} nor {{ min = .., max = .. }}"
+    )]
+    Rule { fields: &'static str, path: String },
+}
+
+/// A token whose policy claim names no profile of the policy in force.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Your token names the profile {0}, which this relay does not have.")]
+pub struct UnknownProfile(pub String);
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -147,27 +176,70 @@ pub struct LimitRules {
     pub budget_audio_tokens: Option<u64>,
     pub budget_text_tokens: Option<u64>,
     /// The budget's period: `hour`, `day` (default), `month`, or seconds.
-    pub budget_period: Option<String>,
+    pub budget_period: Option<BudgetPeriod>,
 }
 
 impl LimitRules {
     /// The budget period in seconds.
-    pub fn period_secs(&self) -> Result<u64, String> {
-        match self.budget_period.as_deref().unwrap_or("day") {
-            "hour" => Ok(3600),
-            "day" => Ok(86_400),
-            "month" => Ok(30 * 86_400),
-            other => {
-                other.parse::<u64>().ok().filter(|s| *s > 0).ok_or_else(|| {
-                    format!("budget_period must be hour, day, month or a number of seconds, not {other:?}")
-                })
-            }
-        }
+    pub fn period_secs(&self) -> u64 {
+        self.budget_period.unwrap_or(BudgetPeriod::DAY).secs
+    }
+
+    /// The budget period's name (`day`, or its seconds).
+    pub fn period_name(&self) -> String {
+        self.budget_period.unwrap_or(BudgetPeriod::DAY).to_string()
     }
 
     /// Whether any budget is set.
     pub fn has_budget(&self) -> bool {
         self.budget_tokens.is_some() || self.budget_audio_tokens.is_some() || self.budget_text_tokens.is_some()
+    }
+}
+
+/// A budget's period: `hour`, `day`, `month` (30 days), or a number of seconds (a string or a number
+/// in the file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BudgetPeriod {
+    pub secs: u64,
+}
+
+impl BudgetPeriod {
+    pub const HOUR: BudgetPeriod = BudgetPeriod { secs: 3600 };
+    pub const DAY: BudgetPeriod = BudgetPeriod { secs: 86_400 };
+    pub const MONTH: BudgetPeriod = BudgetPeriod { secs: 30 * 86_400 };
+}
+
+impl std::fmt::Display for BudgetPeriod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            BudgetPeriod::HOUR => f.write_str("hour"),
+            BudgetPeriod::DAY => f.write_str("day"),
+            BudgetPeriod::MONTH => f.write_str("month"),
+            BudgetPeriod { secs } => write!(f, "{secs}"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for BudgetPeriod {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Seconds(u64),
+            Name(String),
+        }
+        let secs = match Raw::deserialize(d)? {
+            Raw::Seconds(n) => Some(n),
+            Raw::Name(name) => match name.as_str() {
+                "hour" => Some(BudgetPeriod::HOUR.secs),
+                "day" => Some(BudgetPeriod::DAY.secs),
+                "month" => Some(BudgetPeriod::MONTH.secs),
+                other => other.parse().ok(),
+            },
+        };
+        secs.filter(|s| *s > 0)
+            .map(|secs| BudgetPeriod { secs })
+            .ok_or_else(|| serde::de::Error::custom("budget_period must be hour, day, month or a number of seconds"))
     }
 }
 
@@ -237,14 +309,19 @@ fn leaf_paths(object: &Map<String, Value>, prefix: &str, out: &mut Vec<String>) 
     }
 }
 
-fn compile_rules(listed: &BTreeMap<String, FieldRule>, implicit_locks: &[String]) -> Result<FieldRules, String> {
+fn compile_rules(
+    fields: &'static str,
+    listed: &BTreeMap<String, FieldRule>,
+    implicit_locks: &[String],
+) -> Result<FieldRules, ProfileError> {
     if let Some((path, _)) = listed
         .iter()
         .find(|(_, r)| matches!(r, FieldRule::Clamp { min: None, max: None }))
     {
-        return Err(format!(
-            "the rule for {path:?} is neither \"locked\", \"free\", {{ one_of = [...] }} nor {{ min = .., max = .. }}"
-        ));
+        return Err(ProfileError::Rule {
+            fields,
+            path: path.clone(),
+        });
     }
     let default = listed.get("*").cloned().unwrap_or(FieldRule::FREE);
     let mut rules: Vec<(String, FieldRule)> = listed
@@ -284,20 +361,18 @@ const KNOWN_CLIENT_TYPES: &[&str] = &[
 ];
 
 impl ProfileSpec {
-    fn compile(self, name: &str) -> Result<Profile, String> {
+    fn compile(self, name: &str) -> Result<Profile, ProfileError> {
         if let Some(events) = &self.allow_events
             && let Some(bad) = events.iter().find(|e| !KNOWN_CLIENT_TYPES.contains(&e.as_str()))
         {
-            return Err(format!(
-                "profile {name}: unknown client event type {bad:?} in allow_events"
-            ));
+            return Err(ProfileError::UnknownEvent(bad.clone()));
         }
         // Server-owned settings are locked for the client unless a rule says otherwise.
         let mut owned = Vec::new();
         if let Some(session) = &self.session {
             leaf_paths(session, "", &mut owned);
             if session.contains_key("type") {
-                return Err(format!("profile {name}: `session.type` is set by the relay itself"));
+                return Err(ProfileError::SessionType);
             }
         }
         let mut response_locks: Vec<String> = owned.clone();
@@ -305,16 +380,17 @@ impl ProfileSpec {
             // A response's own `input` can carry system items: locked with the instructions.
             response_locks.push("input".into());
         }
-        let session_update = self.session.as_ref().map(|s| {
-            let mut session = s.clone();
-            session.insert("type".into(), json!("realtime"));
-            json!({"type": "session.update", "event_id": "relay_policy_session", "session": session}).to_string()
-        });
+        let session_update = match &self.session {
+            Some(s) => {
+                let session: Session = serde_json::from_value(Value::Object(s.clone()))
+                    .map_err(|e| ProfileError::Session(e.to_string()))?;
+                Some(ClientEvent::session_update("relay_policy_session", session).to_json())
+            }
+            None => None,
+        };
         let hide = self.hide.unwrap_or_else(|| vec!["instructions".into(), "tools".into()]);
-        let session_rules =
-            compile_rules(&self.session_fields, &owned).map_err(|e| format!("profile {name}, session_fields: {e}"))?;
-        let response_rules = compile_rules(&self.response_fields, &response_locks)
-            .map_err(|e| format!("profile {name}, response_fields: {e}"))?;
+        let session_rules = compile_rules("session_fields", &self.session_fields, &owned)?;
+        let response_rules = compile_rules("response_fields", &self.response_fields, &response_locks)?;
         Ok(Profile {
             name: name.to_owned(),
             allow_events: self.allow_events.map(|v| v.into_iter().collect()),
@@ -327,12 +403,7 @@ impl ProfileSpec {
             items: self.items,
             audio: self.audio,
             narration: self.narration,
-            limits: {
-                self.limits
-                    .period_secs()
-                    .map_err(|e| format!("profile {name}, limits: {e}"))?;
-                self.limits
-            },
+            limits: self.limits,
         })
     }
 }
@@ -350,22 +421,27 @@ impl Policy {
 
     /// Parse and compile a policy from TOML text (`path` names it in errors).
     pub fn from_toml(text: &str, path: &str) -> Result<Policy, PolicyError> {
-        let invalid = |message: String| PolicyError::Invalid {
+        let spec: FileSpec = toml::from_str(text).map_err(|source| PolicyError::Syntax {
             path: path.to_owned(),
-            message,
-        };
-        let spec: FileSpec = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+            source: Box::new(source),
+        })?;
         let mut profiles = HashMap::new();
         for (name, p) in spec.profiles {
-            let profile = p.compile(&name).map_err(invalid)?;
+            let profile = p.compile(&name).map_err(|source| PolicyError::Profile {
+                path: path.to_owned(),
+                profile: name.clone(),
+                source,
+            })?;
             profiles.insert(name, Arc::new(profile));
         }
-        let default_profile = profiles.get(&spec.default_profile).cloned().ok_or_else(|| {
-            invalid(format!(
-                "default_profile {:?} is not a profile of this file",
-                spec.default_profile
-            ))
-        })?;
+        let default_profile =
+            profiles
+                .get(&spec.default_profile)
+                .cloned()
+                .ok_or_else(|| PolicyError::NoDefaultProfile {
+                    path: path.to_owned(),
+                    name: spec.default_profile.clone(),
+                })?;
         Ok(Policy {
             claim: spec.claim,
             default_profile,
@@ -385,15 +461,19 @@ impl Policy {
     }
 
     /// The profile for a user's claims: the one the claim names, the default when there is no
-    /// claim, an error (the claim's value) when it names no profile.
-    pub fn profile_for(&self, claims: &Map<String, Value>) -> Result<Arc<Profile>, String> {
+    /// claim; a claim that names no profile is refused.
+    pub fn profile_for(&self, claims: &Map<String, Value>) -> Result<Arc<Profile>, UnknownProfile> {
         if self.is_open {
             return Ok(self.default_profile.clone());
         }
         match claims.get(&self.claim) {
             None | Some(Value::Null) => Ok(self.default_profile.clone()),
-            Some(Value::String(name)) => self.profiles.get(name).cloned().ok_or_else(|| name.clone()),
-            Some(other) => Err(other.to_string()),
+            Some(Value::String(name)) => self
+                .profiles
+                .get(name)
+                .cloned()
+                .ok_or_else(|| UnknownProfile(format!("{name:?}"))),
+            Some(other) => Err(UnknownProfile(other.to_string())),
         }
     }
 }
@@ -401,6 +481,7 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     const EXAMPLE: &str = r#"
 claim = "role"
@@ -457,7 +538,10 @@ on_violation = "strip"
             p.profile_for(&claims(json!({"role": "developer"}))).unwrap().name,
             "developer"
         );
-        assert_eq!(p.profile_for(&claims(json!({"role": "root"}))).unwrap_err(), "root");
+        assert_eq!(
+            p.profile_for(&claims(json!({"role": "root"}))).unwrap_err(),
+            UnknownProfile("\"root\"".into())
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use serde_json::Value;
+use realtime_protocol::reader::response_head;
 use tracing::info;
 
 use crate::fleet::Fleet;
@@ -58,12 +58,9 @@ pub async fn meter(kind: &str, frame: &str, account: &Account<'_>, tally: &Tally
             }
             Metered::Nothing
         }
-        "response.created" if tally.budget_spent.load(Ordering::Relaxed) => {
-            let response_id = serde_json::from_str::<Value>(frame)
-                .ok()
-                .and_then(|v| v.pointer("/response/id").and_then(Value::as_str).map(str::to_owned));
-            Metered::Cancel { response_id }
-        }
+        "response.created" if tally.budget_spent.load(Ordering::Relaxed) => Metered::Cancel {
+            response_id: response_head(frame).ok().and_then(|r| r.id),
+        },
         _ => Metered::Nothing,
     }
 }

@@ -36,7 +36,7 @@ use crate::identity::Identity;
 use crate::identity::now_secs;
 use crate::logging::Untrusted;
 use crate::policy::{Guard, Profile};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::upstream::UpstreamSocket;
 
 /// How long each side gets to take its close frame before the socket is dropped.
@@ -197,9 +197,9 @@ async fn serve(client: WebSocket, ctx: &SessionContext, tally: &Tally) -> &'stat
     finish(end, &mut client_tx, Some(&mut up_tx), Some(&mut queue_rx)).await
 }
 
+/// An `error` event of the relay's own, for the client.
 pub(crate) fn error_frame(detail: realtime_protocol::ErrorDetail) -> ws::Message {
-    let event = ServerEvent::error(realtime_emulator::ids::new_id("event"), detail);
-    ws::Message::Text(event.to_json().into())
+    ws::Message::Text(ServerEvent::notice(detail).to_json().into())
 }
 
 /// Wait for `session.created`, pass it on (hidden fields removed), then send the operator's
@@ -264,8 +264,7 @@ async fn finish(
                 }
             }
             if let Some(notice) = plan.notice.clone() {
-                let event = ServerEvent::error(realtime_emulator::ids::new_id("event"), notice.answering(None));
-                let _ = client_tx.send(ws::Message::Text(event.to_json().into())).await;
+                let _ = client_tx.send(error_frame(notice.answering(None))).await;
             }
             if let Some((code, reason)) = plan.client.clone() {
                 let _ = client_tx

@@ -23,7 +23,7 @@ use std::time::Duration;
 use axum::extract::ws;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use realtime_protocol::ErrorDetail;
+use realtime_protocol::{ClientEvent, ErrorDetail};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_tungstenite::tungstenite as ts;
@@ -319,8 +319,8 @@ async fn downlink(
                 let m = match kind {
                     Some(kind @ ("response.done" | "response.created")) => {
                         if let Metered::Cancel { response_id } = meter(kind, t.as_str(), &account, tally).await {
-                            let cancel = serde_json::json!({"type": "response.cancel", "event_id": "relay_budget_cancel", "response_id": response_id});
-                            let _ = inject.send(ts::Message::Text(cancel.to_string().into()));
+                            let cancel = ClientEvent::response_cancel("relay_budget_cancel", response_id.as_deref());
+                            let _ = inject.send(ts::Message::Text(cancel.to_json().into()));
                             queue.push_now(error_frame(ErrorDetail::invalid_request(
                                 "relay_budget_exhausted",
                                 "Your usage budget for this period is spent: the response was cancelled.",

@@ -1,5 +1,6 @@
 //! Identifiers in the service's own style: a prefix and 21 random alphanumerics
-//! (`event_C9G5RJeJ2gF77mV7f2B1j`, `item_…`, `resp_…`, `sess_…`, `call_…`).
+//! (`event_C9G5RJeJ2gF77mV7f2B1j`, `item_…`, `resp_…`, `sess_…`, `call_…`). The emulator names its
+//! objects with them; the relay its own events (`error` notices, injected `response.cancel`s).
 
 use rand::Rng;
 use rand::distr::Alphanumeric;
