@@ -3,7 +3,7 @@
 //! policy, limits, queue, metering, metrics or logging, and every library at its defaults but Nagle's
 //! algorithm (off, as in the relay): the floor
 //! that this stack costs on a machine, so that the relay's own figures can be read against it. It is
-//! the kind of relay that the issue's quick rig measured (benchmarks issue, "minimal axum relay").
+//! the kind of relay a quick benchmark rig would put up ("a minimal axum relay").
 //!
 //! ```sh
 //! cargo run --release -p realtime-loadgen --example minimal_relay -- 127.0.0.1:18590 \

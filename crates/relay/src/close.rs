@@ -9,7 +9,7 @@
 use realtime_protocol::ErrorDetail;
 
 /// Why a session ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum End {
     /// The client sent a close frame (its code and reason, if any).
     ClientClosed(Option<(u16, String)>),
@@ -27,6 +27,8 @@ pub enum End {
     IdleTimeout,
     /// The client sent more than the early buffer holds before the upstream was open.
     EarlyBufferFull,
+    /// The upstream could not be opened (refused, unreachable, timed out…): what the client is told.
+    UpstreamUnavailable(ErrorDetail),
     /// The upstream sent a close frame.
     UpstreamClosed(Option<(u16, String)>),
     /// The upstream connection ended without a close frame, or failed.
@@ -147,6 +149,13 @@ pub fn plan(end: &End) -> ClosePlan {
             flush_client_queue: false,
             label: "early_buffer_full",
         },
+        End::UpstreamUnavailable(detail) => ClosePlan {
+            notice: Some(detail.clone()),
+            client: Some((code::INTERNAL, "upstream unavailable".into())),
+            upstream: (code::NORMAL, "never opened".into()),
+            flush_client_queue: false,
+            label: "upstream_connect_failed",
+        },
         End::UpstreamClosed(Some((code::NORMAL, r))) => ClosePlan {
             notice: None,
             client: Some((code::NORMAL, reason(r))),
@@ -240,6 +249,12 @@ mod tests {
 
     #[test]
     fn upstream_failures_notify_then_1011() {
+        let refused = ErrorDetail::server("relay_upstream_unavailable", "The upstream refused (503).");
+        let p = plan(&End::UpstreamUnavailable(refused.clone()));
+        assert_eq!(
+            (p.notice, p.client.map(|c| c.0), p.label),
+            (Some(refused), Some(1011), "upstream_connect_failed")
+        );
         for end in [
             End::UpstreamClosed(Some((1011, "boom".into()))),
             End::UpstreamClosed(None),

@@ -118,7 +118,8 @@ pub struct ServeArgs {
     /// Clock skew tolerated on `exp`/`nbf`, seconds [default: 30].
     #[arg(long, env = "RELAY_JWT_LEEWAY_SECS")]
     pub jwt_leeway_secs: Option<u64>,
-    /// End a session when its token expires (the client gets `relay_token_expired`, then 1008).
+    /// End a session when its token expires (the client gets `relay_token_expired`, then 1008)
+    /// [default: false].
     #[arg(long, env = "RELAY_END_SESSION_ON_TOKEN_EXPIRY")]
     pub end_session_on_token_expiry: Option<bool>,
 
@@ -150,11 +151,11 @@ pub struct ServeArgs {
     /// Largest WebSocket message, in bytes, either way [default: 33554432 (32 MiB)].
     #[arg(long, env = "RELAY_MAX_MESSAGE_BYTES")]
     pub max_message_bytes: Option<usize>,
-    /// Frames a client sends before the upstream is open are held up to this many bytes [default: 4 MiB].
+    /// Frames a client sends before the upstream is open are held up to this many bytes [default: 4194304 (4 MiB)].
     #[arg(long, env = "RELAY_EARLY_BUFFER_BYTES")]
     pub early_buffer_bytes: Option<usize>,
     /// Bytes queued for a client before the relay stops reading its upstream until the client
-    /// catches up (backpressure) [default: 1 MiB].
+    /// catches up (backpressure) [default: 1048576 (1 MiB)].
     #[arg(long, env = "RELAY_CLIENT_QUEUE_BYTES")]
     pub client_queue_bytes: Option<usize>,
     /// Seconds a client may take to accept one message before its session ends as too slow
@@ -731,6 +732,51 @@ mod tests {
             },
         ] {
             assert!(resolve(bad).is_err());
+        }
+    }
+
+    /// Each default as `--help` and README write it.
+    fn defaults() -> Vec<(String, String)> {
+        let serde_json::Value::Object(table) = serde_json::to_value(DEFAULTS).unwrap() else {
+            unreachable!("a struct serialises to an object")
+        };
+        table
+            .into_iter()
+            .map(|(k, v)| (k, v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
+            .collect()
+    }
+
+    #[test]
+    fn the_help_states_every_default_of_the_table() {
+        use clap::{Args as _, Command};
+        let command = ServeArgs::augment_args(Command::new("serve"));
+        for (name, value) in defaults() {
+            let arg = command
+                .get_arguments()
+                .find(|a| a.get_id() == name.as_str())
+                .unwrap_or_else(|| panic!("DEFAULTS.{name} is not a setting"));
+            let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+            assert!(
+                help.contains(&format!("[default: {value}")),
+                "--help of {name}: {help:?}, default {value}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_readme_states_every_default_of_the_table() {
+        let readme = include_str!("../../../README.md");
+        for (name, value) in defaults() {
+            let flag = format!("| `--{}` |", name.replace('_', "-"));
+            let row = readme
+                .lines()
+                .find(|l| l.starts_with(&flag))
+                .unwrap_or_else(|| panic!("README has no row for {flag}"));
+            let cell = row.split('|').nth(3).unwrap_or_default().trim().replace('`', "");
+            assert!(
+                cell == value || cell.starts_with(&format!("{value} ")),
+                "README's default for --{name}: {cell:?}, the table's: {value:?}"
+            );
         }
     }
 

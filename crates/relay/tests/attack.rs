@@ -1,5 +1,5 @@
-//! Issue 14's findings, each tried as an attacker would, over real sockets: a repeated `type` that
-//! smuggled a `session.update` past the policy, a client that floods refused frames without reading
+//! The relay tried as an attacker would, over real sockets: a repeated `type` that once smuggled a
+//! `session.update` past the policy, a client that floods refused frames without reading
 //! the answers, a burst faster than the client reads, an upstream that goes silent, and frames
 //! that break UTF-8 or the WebSocket protocol.
 
@@ -29,7 +29,8 @@ fn texts(frames: &[Message]) -> Vec<String> {
         .collect()
 }
 
-/// The exact frame of the issue, under the example `voice-chat` profile: refused, never forwarded.
+/// The frame that once replaced the operator's prompt, under the example `voice-chat` profile:
+/// refused, never forwarded.
 #[tokio::test]
 async fn the_repeated_type_frame_never_reaches_the_upstream() {
     let up = FakeUpstream::start(Script::Echo, false).await;

@@ -152,8 +152,17 @@ async fn events_per_second_are_rate_limited_and_counted() {
         .text()
         .await
         .unwrap();
-    assert!(metrics.contains("relay_rate_limited_total"), "{metrics}");
-    assert!(metrics.contains(r#"relay_policy_rejections_total{code="relay_rate_limited"}"#));
+    // Counted as refused, once each: the metrics agree with what the client was told.
+    let http = relay.http_url();
+    assert_eq!(
+        metric(&http, "relay_rate_limited_total").await,
+        limited as f64,
+        "{metrics}"
+    );
+    assert_eq!(
+        metric(&http, r#"relay_policy_rejections_total{code="relay_rate_limited"}"#).await,
+        limited as f64
+    );
     assert!(!metrics.contains("fast-user"), "no user ids in metrics");
 }
 
@@ -267,10 +276,9 @@ async fn an_admin_ends_a_users_sessions() {
     assert!(format!("{frames:?}").contains("relay_session_terminated"));
     assert_eq!(close.map(|c| c.0), Some(1008));
     // The bystander goes on.
-    assert_eq!(
-        turn(&mut bystander, "fine").await.last().unwrap()["response"]["status"],
-        "completed"
-    );
+    let answer = turn(&mut bystander, "fine").await;
+    let done = answer.last().unwrap();
+    assert_eq!(done["response"]["status"], "completed");
     let metrics = reqwest::get(format!("{}/metrics", relay.http_url()))
         .await
         .unwrap()
@@ -281,7 +289,23 @@ async fn an_admin_ends_a_users_sessions() {
         metrics.contains(r#"relay_sessions_closed_total{reason="killed"} 1"#),
         "{metrics}"
     );
-    assert!(metrics.contains("relay_upstream_connect_seconds_bucket"));
-    assert!(metrics.contains(r#"relay_frames_total{direction="down"}"#));
-    assert!(metrics.contains(r#"relay_usage_tokens_total{kind="output_audio"}"#));
+    let http = relay.http_url();
+    assert_eq!(
+        metric(&http, "relay_upstream_connect_seconds_count").await,
+        2.0,
+        "both sessions' upstreams"
+    );
+    assert!(
+        metric(&http, r#"relay_frames_total{direction="down"}"#).await >= answer.len() as f64,
+        "at least the answer's frames"
+    );
+    let output_audio = done["response"]["usage"]["output_token_details"]["audio_tokens"]
+        .as_f64()
+        .unwrap();
+    assert!(output_audio > 0.0);
+    assert_eq!(
+        metric(&http, r#"relay_usage_tokens_total{kind="output_audio"}"#).await,
+        output_audio,
+        "the one response's usage"
+    );
 }

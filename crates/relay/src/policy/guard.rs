@@ -568,7 +568,7 @@ session_fields = { "*" = "locked" }
         }
     }
 
-    /// The smuggled events of issue 14: a second `type` (or an escaped one) hid each behind an append.
+    /// Events smuggled behind an append by a second `type` (or an escaped one), each way round.
     #[test]
     fn a_repeated_type_smuggles_nothing_past_the_guard() {
         let big = "A".repeat(300_000);

@@ -154,13 +154,13 @@ async fn serve(client: WebSocket, ctx: &SessionContext, tally: &Tally) -> &'stat
         Ok(u) => u,
         Err(e) => {
             warn!(upstream = app.upstream.label(), error = %e, "upstream handshake failed");
-            let _ = timeout(CLOSE_TIMEOUT, client_tx.send(error_frame(e.to_error_detail()))).await;
-            let frame = ws::CloseFrame {
-                code: close::code::INTERNAL,
-                reason: "upstream unavailable".into(),
-            };
-            let _ = timeout(CLOSE_TIMEOUT, client_tx.send(ws::Message::Close(Some(frame)))).await;
-            return "upstream_connect_failed";
+            return finish(
+                End::UpstreamUnavailable(e.to_error_detail()),
+                &mut client_tx,
+                None,
+                None,
+            )
+            .await;
         }
     };
     app.metrics

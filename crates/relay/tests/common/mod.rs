@@ -138,6 +138,19 @@ pub async fn get_json(url: &str) -> (u16, Value) {
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
+/// The value of one series (`name{labels}` exactly as exposed) in `/metrics`; 0 when it is absent.
+pub async fn metric(relay_http: &str, series: &str) -> f64 {
+    let text = reqwest::get(format!("{relay_http}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
 /// Wait until `f` holds, checking every 20 ms, for at most `WAIT`.
 pub async fn eventually<F, Fut>(what: &str, mut f: F)
 where
