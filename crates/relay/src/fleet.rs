@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dashmap::DashMap;
-use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -47,6 +46,24 @@ impl std::str::FromStr for FailureMode {
             other => Err(UnknownFailureMode(other.to_owned())),
         }
     }
+}
+
+/// What a finished session leaves: one `session_record` log line, and the last few per user in
+/// the store (`GET /api/usage`'s `recent_sessions`).
+#[derive(Debug, serde::Serialize)]
+pub struct SessionRecord<'a> {
+    pub session: &'a str,
+    pub user: &'a str,
+    pub profile: &'a str,
+    pub model: &'a str,
+    /// Seconds since the epoch.
+    pub start: u64,
+    pub end: u64,
+    pub duration_ms: u64,
+    /// The `close::plan` label of how it ended.
+    pub close_reason: &'a str,
+    pub responses: u64,
+    pub usage: Usage,
 }
 
 /// An admitted session's place in the fleet; released when dropped.
@@ -211,8 +228,11 @@ impl Fleet {
     }
 
     /// Keep a finished session's record.
-    pub async fn record(&self, user: &str, record: &Value) {
-        if let Err(e) = self.store.record_session(user, record).await {
+    pub async fn record(&self, record: &SessionRecord<'_>) {
+        let Ok(value) = serde_json::to_value(record) else {
+            return;
+        };
+        if let Err(e) = self.store.record_session(record.user, &value).await {
             warn!(error = %e, "session record not stored: shared state unavailable");
         }
     }

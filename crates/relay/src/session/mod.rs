@@ -32,6 +32,7 @@ use self::clock::{Clock, ClockSettings};
 use self::metering::Tally;
 use self::queue::{Queue, QueueRx, message_len};
 use crate::close::{self, End};
+use crate::fleet::SessionRecord;
 use crate::identity::Identity;
 use crate::identity::now_secs;
 use crate::logging::Untrusted;
@@ -82,21 +83,24 @@ pub async fn run(client: WebSocket, ctx: SessionContext) {
         metrics.sessions_active.dec();
         metrics.sessions_closed.with_label_values(&[end]).inc();
         let usage = *tally.usage.lock().unwrap_or_else(|p| p.into_inner());
-        let record = serde_json::json!({
-            "session": ctx.id,
-            "user": ctx.identity.user,
-            "profile": ctx.profile.name,
-            "model": ctx.model,
-            "start": started_unix,
-            "end": now_secs(),
-            "duration_ms": duration_ms,
-            "close_reason": end,
-            "responses": usage.responses,
-            "usage": usage,
-        });
+        let record = SessionRecord {
+            session: &ctx.id,
+            user: &ctx.identity.user,
+            profile: &ctx.profile.name,
+            model: &ctx.model,
+            start: started_unix,
+            end: now_secs(),
+            duration_ms,
+            close_reason: end,
+            responses: usage.responses,
+            usage,
+        };
         // One structured line per session (target `session_record`), and the fleet's copy.
-        info!(target: "session_record", record = %record, "session closed");
-        ctx.app.fleet.record(&ctx.identity.user, &record).await;
+        match serde_json::to_string(&record) {
+            Ok(line) => info!(target: "session_record", record = %line, "session closed"),
+            Err(e) => warn!(error = %e, "session record not written"),
+        }
+        ctx.app.fleet.record(&record).await;
     }
     .instrument(span)
     .await
