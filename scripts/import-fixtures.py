@@ -33,3 +33,11 @@ out = dst / "azure-observed"
 out.mkdir(parents=True, exist_ok=True)
 for i, ev in enumerate(observed["events"]):
     (out / f"{i:02}-{ev['type']}.json").write_text(json.dumps(ev, indent=2) + "\n")
+# The preview shapes the translation back to preview is held to (crates/protocol/tests/translate.rs):
+# each object's field names, from the beta components.
+components = json.loads((src / "components-beta.json").read_text())
+shapes = {
+    name: sorted(components[name]["fields"].keys())
+    for name in ("RealtimeSession", "RealtimeResponse", "RealtimeConversationItem", "RealtimeResponseCreateParams")
+}
+(dst / "beta" / "shapes.json").write_text(json.dumps(shapes, indent=2) + "\n")

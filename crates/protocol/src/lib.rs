@@ -10,7 +10,7 @@
 //! - Typed constructors for the events a middle tier makes itself ([`ClientEvent::response_cancel`],
 //!   [`ClientEvent::user_text`], [`ServerEvent::notice`]…), and narrow readers of what it acts on
 //!   ([`reader::response_head`]).
-//! - [`beta`]: the older beta names and their GA counterparts.
+//! - [`beta`]: the older beta names and their GA counterparts; [`translate`]: preview events ⇄ GA.
 //! - [`audio`] and [`wav`]: PCM16 24 kHz mono helpers, base64, and WAV reading and writing.
 //! - [`ids`]: identifiers in the service's style; [`credentials`]: where clients put their key.
 //!
@@ -34,6 +34,7 @@ mod response;
 mod server;
 mod session;
 pub mod strict;
+pub mod translate;
 pub mod wav;
 
 pub use client::*;

@@ -80,6 +80,33 @@ pub fn peek(frame: &[u8]) -> Result<Peek<'_>, PeekError> {
     Ok(Peek { event_type, event_id })
 }
 
+/// Where the top-level `type`'s string value lies in `frame` (between its quotes), for a rename
+/// that keeps every other byte; `None` if there is none or it has escapes.
+pub fn type_span(frame: &[u8]) -> Option<std::ops::Range<usize>> {
+    let mut s = Scanner { buf: frame, pos: 0 };
+    s.ws();
+    if s.next_byte() != Some(b'{') {
+        return None;
+    }
+    loop {
+        s.ws();
+        let key = s.string().ok()?;
+        s.ws();
+        s.expect(b':').ok()?;
+        s.ws();
+        if key == "type" && s.peek_byte() == Some(b'"') {
+            let start = s.pos + 1;
+            let (raw, escaped) = s.raw_string().ok()?;
+            return (!escaped).then(|| start..start + raw.len());
+        }
+        s.skip_value().ok()?;
+        s.ws();
+        if s.next_byte() != Some(b',') {
+            return None;
+        }
+    }
+}
+
 struct Scanner<'a> {
     buf: &'a [u8],
     pos: usize,
