@@ -18,7 +18,7 @@
 # LiteLLM; if it cannot be installed the report says it is missing.
 #
 # Environment: BENCH_RESULTS (results directory), BENCH_EMULATOR_PORT / BENCH_RELAY_PORT /
-# BENCH_PEER_PORT / BENCH_MINIMAL_PORT, BENCH_PEER (1 by default in a full run).
+# BENCH_PEER_PORT / BENCH_MINIMAL_PORT / BENCH_FLOOD_PORT, BENCH_PEER (1 by default in a full run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,6 +38,9 @@ EMU_PORT=${BENCH_EMULATOR_PORT:-18581}
 RELAY_PORT=${BENCH_RELAY_PORT:-18580}
 PEER_PORT=${BENCH_PEER_PORT:-18582}
 MIN_PORT=${BENCH_MINIMAL_PORT:-18583}
+FLOOD_PORT=${BENCH_FLOOD_PORT:-18584}
+# The upstream of the scenario being run: the emulator, or the flooding upstream (UP_PORT=$FLOOD_PORT).
+UP_PORT=$EMU_PORT
 PEER=${BENCH_PEER:-$((1 - SMOKE))}
 PEER_KEY="bench-peer-key-$RANDOM$RANDOM"
 KEY="bench-emulator-key-$RANDOM$RANDOM"
@@ -81,7 +84,9 @@ EMU_PID=""
 RELAY_PID=""
 PEER_PID=""
 MIN_PID=""
+FLOOD_PID=""
 cleanup() {
+  [ -n "$FLOOD_PID" ] && kill "$FLOOD_PID" 2>/dev/null || true
   [ -n "$MIN_PID" ] && kill "$MIN_PID" 2>/dev/null || true
   [ -n "$PEER_PID" ] && bash scripts/litellm-peer.sh stop "$PEER_PID" || true
   [ -n "$RELAY_PID" ] && kill "$RELAY_PID" 2>/dev/null || true
@@ -103,6 +108,32 @@ wait_healthy() {
   return 1
 }
 
+# Wait (at most 15 s) until something listens on 127.0.0.1:$1 (the flooding upstream has no /healthz).
+wait_listening() {
+  for _ in $(seq 150); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "nothing listening on port $1" >&2
+  return 1
+}
+
+# start_flood: realtime-loadgen's flooding upstream (crates/loadgen/src/flood.rs), FLOOD_BYTES the
+# audio bytes of one of its responses.
+start_flood() {
+  "$BIN/realtime-loadgen" flood --listen "127.0.0.1:$FLOOD_PORT" >"$RESULTS/flood.log" 2>&1 &
+  FLOOD_PID=$!
+  wait_listening "$FLOOD_PORT"
+  FLOOD_BYTES=$(awk '/^response bytes:/ {print $3}' "$RESULTS/flood.log")
+}
+
+stop_flood() {
+  [ -n "$FLOOD_PID" ] && { kill "$FLOOD_PID" 2>/dev/null || true; wait "$FLOOD_PID" 2>/dev/null || true; }
+  FLOOD_PID=""
+}
+
 start_emulator() {
   EMULATOR_API_KEY="$KEY" RUST_LOG=warn "$BIN/realtime-emulator" --listen "127.0.0.1:$EMU_PORT" --bench \
     >"$RESULTS/emulator.log" 2>&1 &
@@ -113,7 +144,7 @@ start_emulator() {
 # start_relay QUERY: a fresh relay whose upstream is the emulator with QUERY (pace, chunk_ms). It logs at
 # its default level (info: a line when each session opens and closes), as it would in production.
 start_relay() {
-  RELAY_UPSTREAM_URL="ws://127.0.0.1:$EMU_PORT/openai/v1/realtime?$1" \
+  RELAY_UPSTREAM_URL="ws://127.0.0.1:$UP_PORT/openai/v1/realtime?$1" \
     RELAY_UPSTREAM_API_KEY="$KEY" RELAY_JWT_SECRET="$SECRET" RELAY_LISTEN="127.0.0.1:$RELAY_PORT" \
     RELAY_MODELS=gpt-realtime \
     "$BIN/realtime-relay" >>"$RESULTS/relay.log" 2>&1 &
@@ -155,7 +186,7 @@ stop_peer() {
 # start_minimal QUERY: the minimal relay (crates/loadgen/examples/minimal_relay.rs: axum and
 # tokio-tungstenite at their defaults, no auth, no policy) in front of the emulator with QUERY.
 start_minimal() {
-  "$BIN/examples/minimal_relay" "127.0.0.1:$MIN_PORT" "ws://127.0.0.1:$EMU_PORT/v1/realtime?model=gpt-realtime&$1" \
+  "$BIN/examples/minimal_relay" "127.0.0.1:$MIN_PORT" "ws://127.0.0.1:$UP_PORT/v1/realtime?model=gpt-realtime&$1" \
     "$KEY" >>"$RESULTS/minimal.log" 2>&1 &
   MIN_PID=$!
   wait_healthy "$MIN_PORT"
@@ -183,9 +214,9 @@ scenario() {
   echo "== $name"
   start_relay "$query"
   EMULATOR_API_KEY="$KEY" RELAY_JWT_SECRET="$SECRET" PEER_API_KEY="$PEER_KEY" "$BIN/realtime-loadgen" run "$@" "${extra[@]}" \
-    --direct-url "ws://127.0.0.1:$EMU_PORT/openai/v1/realtime?model=gpt-realtime&$query" \
+    --direct-url "ws://127.0.0.1:$UP_PORT/openai/v1/realtime?model=gpt-realtime&$query" \
     --relay-url "ws://127.0.0.1:$RELAY_PORT/realtime?model=gpt-realtime" \
-    --relay-pid "$RELAY_PID" --emulator-pid "$EMU_PID" --out "$RESULTS/$name.json"
+    --relay-pid "$RELAY_PID" --emulator-pid "${UP_PID:-$EMU_PID}" --out "$RESULTS/$name.json"
   stop_relay
   stop_minimal
 }
@@ -195,6 +226,21 @@ start_emulator
 # Burst: narration as fast as the emulator sends it, 1 s of audio (64 KB of base64) per delta.
 # The minimal relay beside ours in the burst and below the machine's saturation.
 WITH_MINIMAL=1 scenario burst "pace=fast&chunk_ms=1000" --scenario burst
+# The same burst behind an upstream that sends faster than anything can take (the relay's downlink
+# under backpressure the whole time); then the relay's memory under attack, with that upstream behind
+# it for the slow client. A fresh relay each, at its default settings.
+start_flood
+UP_PORT=$FLOOD_PORT UP_PID=$FLOOD_PID WITH_MINIMAL=1 scenario burst-flood "" --scenario burst --upstream flood
+echo "== attack"
+ATTACK_ARGS=()
+[ "$SMOKE" = 1 ] && ATTACK_ARGS+=(--smoke)
+# The smoke's half-open connections are closed after 2 s, not the default 10 s.
+UP_PORT=$FLOOD_PORT RELAY_HEADER_READ_TIMEOUT_SECS=$([ "$SMOKE" = 1 ] && echo 2 || echo 10) start_relay ""
+RELAY_JWT_SECRET="$SECRET" "$BIN/realtime-loadgen" attack "${ATTACK_ARGS[@]}" \
+  --relay-url "ws://127.0.0.1:$RELAY_PORT/realtime?model=gpt-realtime" --relay-pid "$RELAY_PID" \
+  --client-queue-bytes 1048576 --flood-response-bytes "$FLOOD_BYTES" --out "$RESULTS/attack.json"
+stop_relay
+stop_flood
 # Real time: 100 ms output deltas (the API's usual size), 20 ms appends.
 if [ "$SMOKE" = 1 ]; then
   WITH_MINIMAL=1 scenario realtime-0004 "chunk_ms=100" --scenario realtime

@@ -12,18 +12,24 @@
 //! - [`stats`]: HDR histograms and counters; [`procfs`]: CPU and RSS of a process.
 //! - [`report`]: BENCHMARKS.md and its SVG chart from a directory of JSON reports.
 //! - [`echo`]: an upstream that sends every frame back (for the pump's micro-benchmark).
+//! - [`flood`]: an upstream that sends faster than anything can take (the burst it is behind, and
+//!   the slow client of the attacks).
+//! - [`attack`]: the relay's memory under attack (junk flood, half-open handshakes, a slow client
+//!   behind a flooding upstream).
 //!
 //! [`smoke`] runs every scenario for a couple of seconds with a handful of sessions (CI).
 
+pub mod attack;
 pub mod client;
 pub mod echo;
+pub mod flood;
 pub mod procfs;
 pub mod report;
 pub mod scenario;
 pub mod stats;
 pub mod target;
 
-pub use scenario::{Kind, RunReport, Scenario, ScenarioReport, Watch};
+pub use scenario::{Kind, RunReport, Scenario, ScenarioReport, Upstream, Watch};
 pub use target::{Auth, Target};
 
 /// Why a run could not be made.

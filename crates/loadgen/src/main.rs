@@ -1,13 +1,16 @@
 //! `realtime-loadgen`: run a scenario against the emulator directly and through the relay
-//! (`run`), every scenario briefly (`smoke`), or write BENCHMARKS.md from results (`report`).
+//! (`run`), every scenario briefly (`smoke`), serve a flooding upstream (`flood`), measure the
+//! relay's memory under attack (`attack`), or write BENCHMARKS.md from results (`report`).
 //! The binary's edge is the only place `anyhow` is used.
 
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
+use realtime_loadgen::attack::{self, AttackPlan};
+use realtime_loadgen::flood::{Flood, FloodConfig};
 use realtime_loadgen::report::{self, Inputs};
-use realtime_loadgen::{Auth, Kind, Scenario, Target, Watch, scenario};
+use realtime_loadgen::{Auth, Kind, Scenario, Target, Upstream, Watch, scenario};
 
 #[derive(Parser)]
 #[command(name = "realtime-loadgen", version, about)]
@@ -22,8 +25,51 @@ enum Command {
     Run(RunArgs),
     /// Every scenario for a couple of seconds with a handful of sessions (checks, not figures).
     Smoke(SmokeArgs),
+    /// Serve a flooding upstream (responses whose audio is written as fast as the socket takes it)
+    /// until killed.
+    Flood(FloodArgs),
+    /// Attack a running relay (junk flood, half-open handshakes, a slow client behind a flooding
+    /// upstream) and report its memory.
+    Attack(AttackArgs),
     /// Write BENCHMARKS.md and its chart from a directory of JSON reports.
     Report(ReportArgs),
+}
+
+#[derive(Args)]
+struct FloodArgs {
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: std::net::SocketAddr,
+    /// Audio deltas per response.
+    #[arg(long, default_value_t = FloodConfig::default().deltas)]
+    deltas: usize,
+    /// Milliseconds of audio per delta.
+    #[arg(long, default_value_t = FloodConfig::default().delta_ms)]
+    delta_ms: usize,
+}
+
+#[derive(Args)]
+struct AttackArgs {
+    /// The relay's WebSocket URL (ws://host:port/realtime?model=…).
+    #[arg(long)]
+    relay_url: String,
+    /// Sign end-user JWTs with the relay's secret.
+    #[arg(long, env = "RELAY_JWT_SECRET", hide_env_values = true)]
+    jwt_secret: String,
+    /// The relay's process id, whose memory is read.
+    #[arg(long)]
+    relay_pid: u32,
+    /// The relay's client queue limit, for the report's bound (RELAY_CLIENT_QUEUE_BYTES).
+    #[arg(long)]
+    client_queue_bytes: Option<u64>,
+    /// Bytes of one response of the flooding upstream behind the relay; without it, no slow client.
+    #[arg(long)]
+    flood_response_bytes: Option<u64>,
+    /// Seconds, connections and responses for a CI check, not figures.
+    #[arg(long)]
+    smoke: bool,
+    /// Write the JSON report here.
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 #[derive(Args, Clone)]
@@ -151,6 +197,9 @@ struct RunArgs {
     /// Through the relay only (no direct run to compare with).
     #[arg(long)]
     no_direct: bool,
+    /// What the targets are in front of (a label for the report).
+    #[arg(long, value_enum, default_value = "emulator")]
+    upstream: Upstream,
     #[command(flatten)]
     targets: Targets,
     /// Write the JSON report here.
@@ -235,6 +284,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Some(r) = args.rounds {
         sc.rounds = r.max(1);
     }
+    sc.upstream = args.upstream;
     let direct = args.targets.direct().filter(|_| !args.no_direct);
     let relay = args.targets.relay()?;
     let peers = args.targets.peers();
@@ -276,6 +326,47 @@ async fn smoke(args: SmokeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn flood(args: FloodArgs) -> anyhow::Result<()> {
+    let config = FloodConfig {
+        deltas: args.deltas.max(1),
+        delta_ms: args.delta_ms.max(1),
+    };
+    let server = Flood::start(args.listen, config)
+        .await
+        .context("starting the flooding upstream")?;
+    println!("flooding upstream at {}", server.url());
+    println!("response bytes: {}", config.response_bytes());
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+async fn attack(args: AttackArgs) -> anyhow::Result<()> {
+    let relay = Target {
+        name: "relay".into(),
+        url: args.relay_url,
+        auth: Auth::JwtSecret(args.jwt_secret),
+        pid: Some(args.relay_pid),
+    };
+    let plan = if args.smoke {
+        AttackPlan::smoke()
+    } else {
+        AttackPlan::full()
+    };
+    let report = attack::run(
+        &relay,
+        args.relay_pid,
+        plan,
+        args.client_queue_bytes,
+        args.flood_response_bytes,
+    )
+    .await?;
+    println!("{}", attack::summary(&report));
+    if let Some(out) = &args.out {
+        write_json(out, &report)?;
+    }
+    Ok(())
+}
+
 fn write_report(args: ReportArgs) -> anyhow::Result<()> {
     let reports = report::read_reports(&args.results)?;
     let callgrind = report::read_callgrind(&args.results);
@@ -290,6 +381,7 @@ fn write_report(args: ReportArgs) -> anyhow::Result<()> {
         criterion_groups: args.criterion_group,
         findings,
         chart: args.svg_link,
+        attack: report::read_attack(&args.results),
     };
     let md = report::markdown(&reports, &callgrind, &inputs);
     std::fs::write(&args.out, md).with_context(|| format!("writing {}", args.out.display()))?;
@@ -307,6 +399,8 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Run(args) => runtime.block_on(run(args)),
         Command::Smoke(args) => runtime.block_on(smoke(args)),
+        Command::Flood(args) => runtime.block_on(flood(args)),
+        Command::Attack(args) => runtime.block_on(attack(args)),
         Command::Report(args) => write_report(args),
     }
 }

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::LoadError;
-use crate::scenario::{Kind, RunReport, ScenarioReport};
+use crate::attack::AttackReport;
+use crate::scenario::{Kind, RunReport, ScenarioReport, Upstream};
 
 /// The issue's targets (2-core machine, everything on loopback).
 pub mod targets {
@@ -26,6 +27,11 @@ pub mod targets {
     pub const STREAMING_KIB: f64 = 128.0;
     /// Relay CPU per session-second at real time, at most (ms).
     pub const CPU_MS_PER_SESSION_S: f64 = 1.0;
+    /// Relay memory growth under the junk flood and behind the flooding upstream, at most (MiB):
+    /// the client queue (1 MiB by default) and the sockets' buffers, not the attacker's volume.
+    pub const ATTACK_GROWTH_MIB: f64 = 16.0;
+    /// Relay memory per half-open handshake, at most (KiB).
+    pub const HALF_OPEN_KIB: f64 = 64.0;
 }
 
 /// One callgrind measurement: instructions per frame of a path.
@@ -53,6 +59,8 @@ pub struct Inputs {
     pub findings: Option<String>,
     /// The chart's file name, relative to BENCHMARKS.md.
     pub chart: String,
+    /// The relay's memory under attack ([`crate::attack`]).
+    pub attack: Option<AttackReport>,
 }
 
 /// Read every scenario report (`*.json` except `callgrind.json`) of `dir`, in name order.
@@ -64,7 +72,9 @@ pub fn read_reports(dir: &Path) -> Result<Vec<ScenarioReport>, LoadError> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(io)?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "json") && !p.ends_with("callgrind.json"))
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "json") && !p.ends_with("callgrind.json") && !p.ends_with(ATTACK_FILE)
+        })
         .collect();
     paths.sort();
     paths
@@ -80,6 +90,16 @@ pub fn read_reports(dir: &Path) -> Result<Vec<ScenarioReport>, LoadError> {
             })
         })
         .collect()
+}
+
+/// The attack report's file name in a results directory (not a scenario report).
+pub const ATTACK_FILE: &str = "attack.json";
+
+/// Read the attack report of `dir`, if there is one.
+pub fn read_attack(dir: &Path) -> Option<AttackReport> {
+    std::fs::read_to_string(dir.join(ATTACK_FILE))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
 }
 
 /// Read `callgrind.json` of `dir`, if there is one.
@@ -191,12 +211,19 @@ pub fn markdown(reports: &[ScenarioReport], callgrind: &[CallgrindEntry], inputs
         if let Some(c) = r.comparison {
             let _ = writeln!(
                 md,
-                "| burst throughput through the relay ≥ {:.1}× direct | {:.2}× | {} |",
+                "| burst throughput through the relay ≥ {:.1}× direct ({}) | {:.2}× | {} |",
                 targets::BURST_RATIO,
+                match r.scenario.upstream {
+                    Upstream::Emulator => "emulator at `pace=fast`",
+                    Upstream::Flood => "flooding upstream",
+                },
                 c.throughput_ratio,
                 verdict(c.throughput_ratio >= targets::BURST_RATIO)
             );
         }
+    }
+    if let Some(a) = &inputs.attack {
+        attack_target_rows(&mut md, a);
     }
     for r in by_kind(reports, Kind::Realtime) {
         let n = r.scenario.sessions;
@@ -278,6 +305,9 @@ pub fn markdown(reports: &[ScenarioReport], callgrind: &[CallgrindEntry], inputs
     realtime_section(&mut md, reports, inputs);
     idle_section(&mut md, reports);
     storm_section(&mut md, reports);
+    if let Some(a) = &inputs.attack {
+        attack_section(&mut md, a);
+    }
     micro_section(&mut md, callgrind, inputs);
     if let Some(f) = &inputs.findings {
         let _ = writeln!(md, "## Findings\n\n{}", f.trim());
@@ -381,18 +411,34 @@ fn peer_realtime_table(md: &mut String, runs: &[&ScenarioReport]) {
 }
 
 fn burst_section(md: &mut String, reports: &[ScenarioReport]) {
-    let bursts = by_kind(reports, Kind::Burst);
-    let Some(r) = bursts.first() else { return };
+    for r in by_kind(reports, Kind::Burst) {
+        burst_one(md, r);
+    }
+}
+
+fn burst_one(md: &mut String, r: &ScenarioReport) {
     let (Some(d), Some(x)) = (&r.direct, &r.relay) else {
         return;
     };
-    let _ = writeln!(
-        md,
-        "## Burst: one session, as fast as the emulator sends\n\n\
-         One session asks for narrations back to back from an emulator at `pace=fast` with `chunk_ms=1000` \
-         (each `response.output_audio.delta` carries 1 s of audio: 64 KB of base64), for {:.0} s.\n",
-        r.scenario.duration_s
-    );
+    let _ = match r.scenario.upstream {
+        Upstream::Emulator => writeln!(
+            md,
+            "## Burst: one session, as fast as the emulator sends\n\n\
+             One session asks for narrations back to back from an emulator at `pace=fast` with `chunk_ms=1000` \
+             (each `response.output_audio.delta` carries 1 s of audio: 64 KB of base64), for {:.0} s.\n",
+            r.scenario.duration_s
+        ),
+        Upstream::Flood => writeln!(
+            md,
+            "## Burst: one session behind an upstream that floods\n\n\
+             The same session in front of `realtime-loadgen flood` (`crates/loadgen/src/flood.rs`), an upstream that \
+             writes each response's 1 s audio deltas (64 KB of base64) as fast as its socket takes them, at the cost \
+             of a memcpy each: it sends faster than the relay or the client can take, so the relay's downlink runs \
+             under backpressure the whole time (the emulator, which serialises each event, cannot show this). For \
+             {:.0} s. *Emulator* in the CPU row is the flooding upstream's process.\n",
+            r.scenario.duration_s
+        ),
+    };
     let _ = writeln!(md, "| | direct | relay | relay ÷ direct |\n|---|---|---|---|");
     let _ = writeln!(
         md,
@@ -436,6 +482,110 @@ fn burst_section(md: &mut String, reports: &[ScenarioReport]) {
             fmt_cores(p, &p.target),
         );
     }
+}
+
+fn attack_target_rows(md: &mut String, a: &AttackReport) {
+    let g = a.junk.memory.growth_mib();
+    let _ = writeln!(
+        md,
+        "| junk flood without reading: relay memory grows ≤ {} MiB, session ended | +{g:.1} MiB, {} | {} |",
+        targets::ATTACK_GROWTH_MIB,
+        a.junk
+            .ended_after_s
+            .map_or("not ended".to_owned(), |s| format!("ended after {s:.1} s")),
+        verdict(g <= targets::ATTACK_GROWTH_MIB && a.junk.ended_after_s.is_some())
+    );
+    let h = &a.half_open;
+    let _ = writeln!(
+        md,
+        "| {} half-open handshakes: ≤ {} KiB each, all closed | {:.1} KiB each, {} of {} closed | {} |",
+        h.connections,
+        targets::HALF_OPEN_KIB,
+        h.kib_each(),
+        h.closed,
+        h.connections,
+        verdict(h.kib_each() <= targets::HALF_OPEN_KIB && h.all_closed_after_s.is_some())
+    );
+    if let Some(s) = &a.slow_client {
+        let g = s.memory.growth_mib();
+        let _ = writeln!(
+            md,
+            "| slow client behind a flooding upstream: relay memory grows ≤ {} MiB, session kept | +{g:.1} MiB, {} | {} |",
+            targets::ATTACK_GROWTH_MIB,
+            if s.still_open { "kept" } else { "ended" },
+            verdict(g <= targets::ATTACK_GROWTH_MIB && s.still_open)
+        );
+    }
+}
+
+fn attack_section(md: &mut String, a: &AttackReport) {
+    let mib = |k: u64| format!("{:.1}", k as f64 / 1024.0);
+    let queue = a
+        .client_queue_bytes
+        .map_or("its default".to_owned(), |b| format!("{:.0} KiB", b as f64 / 1024.0));
+    let _ = writeln!(
+        md,
+        "## Memory under attack\n\n\
+         `realtime-loadgen attack` against a fresh relay (release build, default settings; client queue {queue}) \
+         whose upstream is the flooding upstream, one attack after the other. The relay's resident memory is read \
+         from `/proc` every 20 ms while each lasts; *peak* is the largest reading.\n"
+    );
+    let _ = writeln!(
+        md,
+        "| attack | what the attacker did | relay RSS before → peak → after (MiB) | outcome |\n|---|---|---|---|"
+    );
+    let j = &a.junk;
+    let _ = writeln!(
+        md,
+        "| junk flood, never reading | {} one-byte frames in {:.1} s, each refused with an `error` answer | {} → {} → {} | {} |",
+        j.frames_sent,
+        j.seconds,
+        mib(j.memory.before_kib),
+        mib(j.memory.peak_kib),
+        mib(j.memory.after_kib),
+        j.ended_after_s.map_or("not ended within the run".to_owned(), |s| format!(
+            "the relay stopped reading it once its answers filled the queue, and ended it after {s:.1} s (the stall timeout)"
+        )),
+    );
+    let h = &a.half_open;
+    let _ = writeln!(
+        md,
+        "| half-open handshakes | {} connections, each sending part of a request line and headers | {} → {} → {} | \
+         {:.1} KiB each; descriptors {} → {} → {}; {} of {} closed by the header read timeout{} |",
+        h.connections,
+        mib(h.memory.before_kib),
+        mib(h.memory.peak_kib),
+        mib(h.memory.after_kib),
+        h.kib_each(),
+        h.fds_before,
+        h.fds_during,
+        h.fds_after,
+        h.closed,
+        h.connections,
+        h.all_closed_after_s
+            .map_or(String::new(), |s| format!(", all {s:.1} s after the first connect")),
+    );
+    if let Some(s) = &a.slow_client {
+        let _ = writeln!(
+            md,
+            "| slow client behind a flooding upstream | asked for {:.1} MB of audio at once, then read one frame every {} ms | {} → {} → {} | \
+             read {:.1} MB ({} frames) in {:.1} s; {}: the relay held the upstream back instead of buffering the flood |",
+            s.asked_bytes as f64 / 1e6,
+            a.plan.slow_read_every_ms,
+            mib(s.memory.before_kib),
+            mib(s.memory.peak_kib),
+            mib(s.memory.after_kib),
+            s.bytes_read as f64 / 1e6,
+            s.frames_read,
+            s.seconds,
+            if s.still_open {
+                "the session stayed open"
+            } else {
+                "the session ended"
+            },
+        );
+    }
+    let _ = writeln!(md);
 }
 
 fn realtime_section(md: &mut String, reports: &[ScenarioReport], inputs: &Inputs) {
@@ -915,6 +1065,73 @@ mod tests {
             peers: Vec::new(),
             peer_comparisons: Vec::new(),
         }
+    }
+
+    #[test]
+    fn the_attacks_get_their_rows_and_section() {
+        use crate::attack::{AttackPlan, AttackReport, HalfOpen, JunkFlood, Memory, SlowClient};
+        let mib = |m: u64| m * 1024;
+        let attack = AttackReport {
+            plan: AttackPlan::full(),
+            started_unix: 0,
+            client_queue_bytes: Some(1 << 20),
+            junk: JunkFlood {
+                frames_sent: 500_000,
+                seconds: 31.0,
+                ended_after_s: Some(31.0),
+                memory: Memory {
+                    before_kib: mib(10),
+                    peak_kib: mib(14),
+                    after_kib: mib(12),
+                },
+            },
+            half_open: HalfOpen {
+                connections: 1000,
+                memory: Memory {
+                    before_kib: 10_000,
+                    peak_kib: 30_000,
+                    after_kib: 11_000,
+                },
+                fds_before: 12,
+                fds_during: 1012,
+                fds_after: 12,
+                all_closed_after_s: None,
+                closed: 990,
+            },
+            slow_client: Some(SlowClient {
+                seconds: 10.0,
+                asked_bytes: 16_000_000,
+                frames_read: 100,
+                bytes_read: 6_400_000,
+                still_open: true,
+                memory: Memory {
+                    before_kib: mib(12),
+                    peak_kib: mib(40),
+                    after_kib: mib(13),
+                },
+            }),
+        };
+        let md = markdown(
+            &[],
+            &[],
+            &Inputs {
+                attack: Some(attack),
+                ..Default::default()
+            },
+        );
+        assert!(
+            md.contains("| junk flood without reading: relay memory grows ≤ 16 MiB, session ended | +4.0 MiB, ended after 31.0 s | met |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| 1000 half-open handshakes: ≤ 64 KiB each, all closed | 20.0 KiB each, 990 of 1000 closed | **missed** |"),
+            "not all closed: missed; {md}"
+        );
+        assert!(
+            md.contains("session kept | +28.0 MiB, kept | **missed** |"),
+            "28 MiB of growth is over the bound; {md}"
+        );
+        assert!(md.contains("## Memory under attack"), "{md}");
     }
 
     #[test]

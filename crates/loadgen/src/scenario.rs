@@ -34,6 +34,16 @@ pub enum Kind {
     Storm,
 }
 
+/// What sits upstream of the targets: the emulator, or the flooding upstream of
+/// [`crate::flood`] (which sends faster than the relay or a client can take).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Upstream {
+    #[default]
+    Emulator,
+    Flood,
+}
+
 impl Kind {
     pub fn name(self) -> &'static str {
         match self {
@@ -64,6 +74,9 @@ pub struct Scenario {
     /// Runs per target, alternating (direct, relay, relay, direct…) so that a change in the
     /// machine's load during the scenario weighs on both alike; their samples are merged.
     pub rounds: usize,
+    /// What the targets are in front of (a label: the URLs say where sessions go).
+    #[serde(default)]
+    pub upstream: Upstream,
 }
 
 impl Scenario {
@@ -80,6 +93,7 @@ impl Scenario {
                 chunk_ms: 20,
                 narration_words: 400,
                 rounds: 2,
+                upstream: Upstream::Emulator,
             },
             Kind::Realtime => Scenario {
                 kind,
@@ -91,6 +105,7 @@ impl Scenario {
                 chunk_ms: 20,
                 narration_words: 24,
                 rounds: 2,
+                upstream: Upstream::Emulator,
             },
             Kind::Idle => Scenario {
                 kind,
@@ -101,6 +116,7 @@ impl Scenario {
                 chunk_ms: 20,
                 narration_words: 8,
                 rounds: 1,
+                upstream: Upstream::Emulator,
             },
             Kind::Storm => Scenario {
                 kind,
@@ -111,6 +127,7 @@ impl Scenario {
                 chunk_ms: 20,
                 narration_words: 8,
                 rounds: 2,
+                upstream: Upstream::Emulator,
             },
         }
     }

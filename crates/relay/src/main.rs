@@ -10,6 +10,12 @@ use realtime_relay::config::ServeArgs;
 use realtime_relay::identity;
 use realtime_relay::secret::Secret;
 
+/// jemalloc, not glibc's malloc: the downlink allocates and frees a frame-sized buffer for every
+/// audio delta, and glibc gives that memory back to the kernel and faults it in again (an eighth of
+/// the relay's CPU behind a flooding upstream, and a third of its throughput; BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(name = "realtime-relay", version, about, args_conflicts_with_subcommands = true)]
 struct Cli {
