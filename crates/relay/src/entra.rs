@@ -26,8 +26,6 @@ use crate::secret::Secret;
 
 /// The scope of Azure AI services (Azure OpenAI included).
 pub const COGNITIVE_SERVICES_SCOPE: &str = "https://cognitiveservices.azure.com/.default";
-/// Entra ID's public cloud authority.
-pub const DEFAULT_AUTHORITY_HOST: &str = "https://login.microsoftonline.com";
 /// How long before expiry the token is replaced.
 pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(300);
 

@@ -15,10 +15,6 @@ use serde_json::Value;
 
 use crate::usage::Usage;
 
-/// How long a session's slot is held without a heartbeat: an instance that dies frees its users'
-/// slots after this.
-pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
-
 /// Why the shared state could not answer.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("shared state unavailable: {0}")]
