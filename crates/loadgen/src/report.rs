@@ -13,7 +13,7 @@ use crate::LoadError;
 use crate::attack::AttackReport;
 use crate::scenario::{Kind, RunReport, ScenarioReport, Upstream};
 
-/// The targets (2-core machine, everything on loopback).
+/// The benchmark targets the project holds itself to (2-core machine, everything on loopback).
 pub mod targets {
     /// Burst throughput through the relay ÷ direct, at least.
     pub const BURST_RATIO: f64 = 0.5;
