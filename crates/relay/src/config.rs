@@ -224,7 +224,8 @@ pub enum UpstreamChoice {
 pub struct Limits {
     pub max_message_bytes: usize,
     pub early_buffer_bytes: usize,
-    /// The client's queue: past it the downlink waits for the client (backpressure).
+    /// The client's queue of the relay's own answers: past it the uplink stops reading a client
+    /// that floods refused frames without reading the answers.
     pub client_queue_bytes: usize,
     /// A client that takes no message for this long is ended (`client_too_slow`).
     pub client_stall_timeout: Duration,

@@ -181,7 +181,7 @@ async fn serve(client: WebSocket, ctx: &SessionContext, tally: &Tally) -> &'stat
         return finish(end, &mut client_tx, Some(&mut up_tx), Some(&mut queue_rx)).await;
     }
 
-    // Phase 2: pump (the early frames are judged first, inside it, with the writer running).
+    // Phase 2: pump (the early frames are judged first, inside it, with the downlink running).
     let end = pump::pump(pump::Pump {
         client_tx: &mut client_tx,
         client_rx: &mut client_rx,

@@ -1,14 +1,14 @@
-//! The client's outgoing queue: upstream frames and the relay's own answers, in order, bounded in
-//! bytes with backpressure.
+//! The client's outgoing queue for the relay's own answers (refusals, notices, the scrubbed
+//! `session.created`), in order, bounded in bytes with backpressure.
 //!
-//! A producer waits for room ([`Queue::push`]): when the client reads slower than the upstream
-//! sends, the downlink stops reading the upstream (TCP then pushes back on the upstream itself),
-//! and a client that floods the relay with refused frames without reading the answers stops being
-//! read. So no client makes the relay hold more than the limit (plus one message) for it, and a
-//! burst faster than the client reads is slowed down, not cut off. Room is a semaphore of bytes
-//! (fair: producers are served in order); the writer gives a message's bytes back once the client
-//! socket has taken it. The relay's timed notices ([`Queue::push_now`]) skip the wait: at most one
-//! per timer, they are bounded by time.
+//! Upstream frames do not wait here: the downlink writes each to the client socket before reading
+//! the next (see `pump.rs`), and it writes what this queue holds between them, first. A producer
+//! waits for room ([`Queue::push`]): a client that floods the relay with refused frames without
+//! reading the answers stops being read once its answers fill the queue, so no client makes the
+//! relay hold more than the limit (plus one message) for it. Room is a semaphore of bytes (fair:
+//! producers are served in order); the downlink gives a message's bytes back once the client socket
+//! has taken it. The relay's timed notices ([`Queue::push_now`]) skip the wait: at most one per
+//! timer, they are bounded by time.
 
 use axum::extract::ws;
 use tokio::sync::{Semaphore, mpsc};
@@ -20,7 +20,7 @@ pub struct Queue {
     limit: u32,
 }
 
-/// The writer's side.
+/// The downlink's side: what it writes between upstream frames.
 pub struct QueueRx {
     rx: mpsc::UnboundedReceiver<Queued>,
 }
@@ -31,7 +31,7 @@ pub struct Queued {
     room: u32,
 }
 
-/// The writer is gone (the session is ending).
+/// The downlink is gone (the session is ending).
 #[derive(Debug)]
 pub struct Closed;
 
