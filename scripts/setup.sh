@@ -3,7 +3,9 @@
 # the Rust components (rustfmt, clippy) and cargo-nextest, espeak-ng and sox (speech fixtures),
 # Node.js and npm, the browsers of the browser tests (chromium, firefox-esr: driven by
 # puppeteer-core over CDP and WebDriver BiDi, so no separate driver is needed), the browser
-# tests' npm packages, and a running Redis on 127.0.0.1:6379.
+# tests' npm packages, a running Redis on 127.0.0.1:6379, and pulseaudio with ALSA's pulse plugin
+# (tests/browser/harness.js gives each Firefox a private one with a null sink: with no sound
+# output, headless Firefox's AudioContext never leaves 'suspended').
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +31,9 @@ if [ -d tests/browser ]; then
   command -v npm >/dev/null || need+=(npm)
   [ -x /usr/bin/chromium ] || need+=(chromium)
   [ -x /usr/bin/firefox-esr ] || need+=(firefox-esr)
+  command -v pulseaudio >/dev/null || need+=(pulseaudio)
+  [ -e /usr/lib/x86_64-linux-gnu/alsa-lib/libasound_module_pcm_pulse.so ] ||
+    [ -n "$(find /usr/lib -name libasound_module_pcm_pulse.so -print -quit 2>/dev/null)" ] || need+=(libasound2-plugins)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]}"

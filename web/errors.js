@@ -74,6 +74,18 @@ export function describeError(error) {
   return { text, code, detail: error && error.message };
 }
 
+/**
+ * A close frame from the relay on a socket whose `open` event never fired. Firefox (ESR 153) does
+ * this when the relay ends a session right after the upgrade (its upstream refused): a bare close,
+ * with no `open` and no `message` events, in 5 of 8 tries; the relay's `error` event is lost, its
+ * close frame is not. The relay's close reasons (README's close table) name what went wrong.
+ */
+export function describeEarlyClose(code, reason) {
+  const byReason = { 'upstream unavailable': 'relay_upstream_unavailable' };
+  const known = byReason[reason];
+  return known ? describeError({ code: known, message: reason }) : describeClose(code, reason);
+}
+
 /** A WebSocket close that had no `error` event before it. */
 export function describeClose(code, reason) {
   const known = {

@@ -8,7 +8,7 @@
 // the same URL is asked once with a plain GET: the relay runs the same checks and answers with its
 // JSON error (401 token, 400 model, 403 origin/profile, 503 shutting down).
 
-import { describeClose, describeError } from './errors.js';
+import { describeClose, describeEarlyClose, describeError } from './errors.js';
 
 export class RealtimeConnection extends EventTarget {
   constructor({ token, model, base = location.href }) {
@@ -55,7 +55,10 @@ export class RealtimeConnection extends EventTarget {
         if (this.socket !== socket) return;
         this.socket = null;
         let why = null;
-        if (!opened) {
+        if (!opened && e.code !== 1006) {
+          // The relay spoke WebSocket (a close frame), so the handshake was not refused.
+          why = describeEarlyClose(e.code, e.reason);
+        } else if (!opened) {
           why = await this.diagnose();
         } else if (this.lastError) {
           why = describeError(this.lastError);

@@ -56,7 +56,8 @@ test(`every control is labelled, and the client works from the keyboard alone ($
     await page.keyboard.up('Control');
     await page.keyboard.type('Read by keyboard.');
     await tabTo(page, /Read aloud/);
-    await page.keyboard.press('Space');
+    // ' ' rather than 'Space': WebDriver BiDi (Firefox) knows keys by their value; CDP takes both.
+    await page.keyboard.press(' ');
     await until(page, () => window.relayClient.narration.state === 'done', null, 30_000);
     await button(page, /Download WAV/);
     await tabTo(page, /Download WAV/);
