@@ -36,4 +36,12 @@ if [ -d tests/browser ]; then
   done
 fi
 
+if [ -d tests/clients ]; then
+  # The seeds' client libraries, pinned (rt-client in Node and Chromium, openai-node beta and GA,
+  # openai-python 1.61.1 and the newest), against the relay binary; run.sh starts and stops it.
+  cargo build --locked -p realtime-relay
+  echo "== client library tests"
+  bash tests/clients/run.sh
+fi
+
 echo "== all tests passed"
