@@ -24,8 +24,16 @@ done
 work="$(mktemp -d "${TMPDIR:-/tmp}/relay-client-tests.XXXXXX")"
 pids=()
 cleanup() {
+  local rc=$?
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [ "$rc" -ne 0 ]; then
+    for log in "$work"/relay-*.log; do
+      [ -f "$log" ] || continue
+      echo "== $(basename "$log") (last 40 lines; RUST_LOG=info for more)"
+      tail -40 "$log"
+    done
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
