@@ -129,6 +129,7 @@ export function assertAnswered(events, dialect) {
       ? { audio: 'response.audio.delta', transcript: 'response.audio_transcript.delta' }
       : { audio: 'response.output_audio.delta', transcript: 'response.output_audio_transcript.delta' };
   assertNoErrors(events);
+  if (dialect === 'preview') assertPreviewOnly(events);
   const audio = events
     .filter((e) => e.type === names.audio)
     .reduce((n, e) => n + Buffer.from(e.delta, 'base64').length, 0);
@@ -155,4 +156,18 @@ export function assertHeard(events, dialect) {
   const created = events.findIndex((e) => e.type === 'response.created');
   assert.ok(created > at[1], `no response.created after speech_stopped among [${types(events)}]`);
   return assertAnswered(events.slice(created), dialect);
+}
+
+/** GA event names a preview (2024-10-01-preview) client must never be sent. */
+export const GA_ONLY = /^(response\.output_(audio|audio_transcript|text)\.|conversation\.item\.(added|done)$|conversation\.item\.input_audio_transcription\.delta$)/;
+
+/** A preview session saw only preview event names, and its sessions in the preview shape. */
+export function assertPreviewOnly(events) {
+  const ga = events.filter((e) => GA_ONLY.test(e.type)).map((e) => e.type);
+  assert.deepEqual([...new Set(ga)], [], `GA-only events reached a preview client: [${types(events)}]`);
+  for (const e of events.filter((e) => e.type === 'session.created' || e.type === 'session.updated')) {
+    assert.ok(Array.isArray(e.session.modalities), `${e.type} has no preview \`modalities\`: ${JSON.stringify(e.session)}`);
+    assert.equal(e.session.type, undefined, `${e.type} is in the GA shape: ${JSON.stringify(e.session)}`);
+    assert.equal(e.session.audio, undefined, `${e.type} is in the GA shape: ${JSON.stringify(e.session)}`);
+  }
 }

@@ -5,6 +5,7 @@ on what a client received. The openai SDK itself does all the talking."""
 import asyncio
 import base64
 import os
+import re
 import ssl
 import urllib.request
 import wave
@@ -97,6 +98,8 @@ def assert_answered(events, dialect: str):
     """One completed answer with audio and its transcript, in `dialect`'s names, no error event."""
     audio_type, transcript_type = NAMES[dialect]
     assert_no_errors(events)
+    if dialect == "preview":
+        assert_preview_only(events)
     audio = sum(len(base64.b64decode(e.delta)) for e in events if e.type == audio_type)
     transcript = "".join(e.delta for e in events if e.type == transcript_type)
     done = [e for e in events if e.type == "response.done"]
@@ -119,3 +122,22 @@ def assert_heard(events, dialect: str):
     assert_no_errors(events)
     assert "response.created" in seen[at[1] :], f"no response.created after speech_stopped: [{types(events)}]"
     return assert_answered(events[at[1] :], dialect)
+
+
+GA_ONLY = re.compile(
+    r"^(response\.output_(audio|audio_transcript|text)\.|conversation\.item\.(added|done)$"
+    r"|conversation\.item\.input_audio_transcription\.delta$)"
+)
+
+
+def assert_preview_only(events) -> None:
+    """A preview session saw only preview event names, and its sessions in the preview shape."""
+    ga = sorted({e.type for e in events if GA_ONLY.match(e.type)})
+    assert not ga, f"GA-only events reached a preview client: {ga} among [{types(events)}]"
+    for e in events:
+        if e.type in ("session.created", "session.updated"):
+            session = e.session.model_dump() if hasattr(e.session, "model_dump") else dict(e.session)
+            extra = getattr(e.session, "model_extra", None) or {}
+            session.update(extra)
+            assert isinstance(session.get("modalities"), list), f"{e.type} has no preview `modalities`: {session}"
+            assert session.get("type") is None and session.get("audio") is None, f"{e.type} is in the GA shape: {session}"

@@ -10,7 +10,7 @@ import base64
 from openai.resources.realtime.realtime import AsyncRealtimeConnection
 
 from clientlib import (
-    INSTRUCTIONS, PROMPT, assert_answered, assert_heard, b64, chunks, plain_relay, read_until_done, speech_pcm,
+    INSTRUCTIONS, PROMPT, assert_answered, assert_no_errors, assert_heard, b64, chunks, plain_relay, read_until_done, speech_pcm,
     token,
 )
 from openai import AsyncOpenAI
@@ -81,6 +81,7 @@ def test_podcast_seed_verbatim():
         pcm, transcript = asyncio.run(asyncio.wait_for(podcast(endpoint, token(base), PROMPT), 60))
     finally:
         restore()
+    assert_no_errors(seen)
     assert len(pcm) > 0 and len(pcm) % 2 == 0, f"audio: {len(pcm)} bytes"
     assert transcript.strip(), "no transcript"
     updated = [e for e in seen if e.type == "session.updated"]
