@@ -43,6 +43,14 @@ pub struct ServeArgs {
     /// `relay_overloaded` [default: from the file descriptor limit, two per session].
     #[arg(long, env = "RELAY_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+    /// PEM certificate chain (the server's certificate first, then any intermediates): serve https
+    /// and wss with it and --tls-key; read again on SIGHUP. `realtime-relay cert` makes one for
+    /// development.
+    #[arg(long, env = "RELAY_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "RELAY_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
 
     /// Azure OpenAI resource endpoint, e.g. https://my-resource.openai.azure.com (no path).
     #[arg(long, env = "AZURE_OPENAI_ENDPOINT")]
@@ -291,6 +299,8 @@ impl Default for EdgeLimits {
 pub struct RelayConfig {
     pub listen: SocketAddr,
     pub edge: EdgeLimits,
+    /// `None`: plain http and ws. The files were read and checked when this was resolved.
+    pub tls: Option<crate::tls::TlsFiles>,
     pub upstream: UpstreamChoice,
     /// Models clients may ask for; the first is the default.
     pub models: Vec<String>,
@@ -339,6 +349,10 @@ pub enum ConfigError {
     ZeroConnections,
     #[error("the header read timeout may be at most {} s", MAX_HEADER_READ_TIMEOUT.as_secs())]
     HeaderTimeoutTooLong,
+    #[error("{given} is set but {missing} is not: serving TLS needs both the certificate and its key")]
+    TlsIncomplete { given: &'static str, missing: &'static str },
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
     #[error("unknown JWT algorithm {0:?}")]
     UnknownAlgorithm(String),
     #[error("RELAY_EMULATOR_PACE: {0}")]
@@ -546,6 +560,23 @@ impl ServeArgs {
         if edge.header_read_timeout > MAX_HEADER_READ_TIMEOUT {
             return Err(ConfigError::HeaderTimeoutTooLong);
         }
+        let path = |p: Option<PathBuf>| p.filter(|p| !p.as_os_str().is_empty());
+        let tls = match (path(self.tls_cert), path(self.tls_key)) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some(crate::tls::TlsFiles::load(&cert, &key)?),
+            (Some(_), None) => {
+                return Err(ConfigError::TlsIncomplete {
+                    given: "--tls-cert (RELAY_TLS_CERT)",
+                    missing: "--tls-key (RELAY_TLS_KEY)",
+                });
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::TlsIncomplete {
+                    given: "--tls-key (RELAY_TLS_KEY)",
+                    missing: "--tls-cert (RELAY_TLS_CERT)",
+                });
+            }
+        };
         let algorithms = self
             .jwt_algorithms
             .iter()
@@ -560,6 +591,7 @@ impl ServeArgs {
         Ok(RelayConfig {
             listen: self.listen.unwrap_or(d.listen),
             edge,
+            tls,
             upstream,
             models,
             jwt: crate::jwt::JwtConfig {
@@ -734,6 +766,61 @@ mod tests {
         ] {
             assert!(resolve(bad).is_err());
         }
+    }
+
+    #[test]
+    fn tls_needs_both_files_readable_and_a_matching_pair() {
+        let dir = std::env::temp_dir().join(format!("relay-config-tls-{}", crate::random_token(8)));
+        let made = crate::devcert::generate(&dir, &[]).unwrap();
+        let c = resolve(ServeArgs::default()).unwrap();
+        assert!(c.tls.is_none(), "plain by default");
+        let file: ServeArgs = toml::from_str(&format!(
+            "tls_cert = {:?}\ntls_key = {:?}\n",
+            made.cert.display().to_string(),
+            made.key.display().to_string()
+        ))
+        .unwrap();
+        let c = resolve(file).unwrap();
+        let tls = c.tls.as_ref().unwrap();
+        assert_eq!(tls.cert, made.cert);
+        assert_eq!(tls.initial.cert.len(), 2, "the chain");
+        assert!(!format!("{c:?}").contains("PRIVATE"), "the key never prints");
+        let with = |cert: Option<PathBuf>, key: Option<PathBuf>| {
+            resolve(ServeArgs {
+                tls_cert: cert,
+                tls_key: key,
+                ..Default::default()
+            })
+        };
+        let only_cert = with(Some(made.cert.clone()), None).unwrap_err();
+        assert!(matches!(only_cert, ConfigError::TlsIncomplete { .. }), "{only_cert}");
+        assert!(only_cert.to_string().contains("RELAY_TLS_KEY"), "{only_cert}");
+        assert!(matches!(
+            with(None, Some(made.key.clone())),
+            Err(ConfigError::TlsIncomplete { .. })
+        ));
+        let missing = with(Some(dir.join("nope.pem")), Some(made.key.clone())).unwrap_err();
+        assert!(
+            matches!(missing, ConfigError::Tls(crate::tls::TlsError::Read { .. })),
+            "{missing}"
+        );
+        assert!(missing.to_string().contains("nope.pem"), "{missing}");
+        let junk = dir.join("junk.pem");
+        std::fs::write(&junk, "not a certificate\n").unwrap();
+        assert!(matches!(
+            with(Some(junk.clone()), Some(made.key.clone())),
+            Err(ConfigError::Tls(crate::tls::TlsError::NoCertificate { .. }))
+        ));
+        assert!(matches!(
+            with(Some(made.cert.clone()), Some(junk)),
+            Err(ConfigError::Tls(crate::tls::TlsError::BadKey { .. }))
+        ));
+        // The authority's key is a key, but not the server certificate's.
+        assert!(matches!(
+            with(Some(made.cert.clone()), Some(dir.join(crate::devcert::CA_KEY_FILE))),
+            Err(ConfigError::Tls(crate::tls::TlsError::KeyMismatch { .. }))
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// Each default as `--help` and README write it.

@@ -10,7 +10,9 @@
 //! - [`entra`]: Microsoft Entra ID tokens for Azure, cached and refreshed ahead of expiry.
 //! - [`upstream`]: the upstream URL, credentials, handshake, and what its failures mean.
 //! - [`embedded`]: the in-process emulator used when nothing else is configured.
-//! - [`listener`]: the accept loop: header read timeout, connection cap, the open-file limit.
+//! - [`listener`]: the accept loop: header read timeout, connection cap, the open-file limit, TLS handshakes.
+//! - [`tls`]: the certificate and key files, and the certificate in force (reloaded on SIGHUP);
+//!   [`devcert`]: a development CA and server certificate (`realtime-relay cert`).
 //! - [`server`]: routes and the checks made before an upgrade; [`api`]: `/metrics`, `/api/usage`, the kill switch.
 //! - [`fleet`], [`store`]: session caps, budgets, usage and the kill switch, in memory or in Redis; [`usage`]: token counts.
 //! - [`metrics`]: Prometheus metrics.
@@ -26,6 +28,7 @@ pub mod api;
 pub mod auth;
 pub mod close;
 pub mod config;
+pub mod devcert;
 pub mod embedded;
 pub mod entra;
 pub mod error;
@@ -42,6 +45,7 @@ pub mod server;
 pub mod session;
 pub mod state;
 pub mod store;
+pub mod tls;
 pub mod upstream;
 pub mod usage;
 pub mod web;
@@ -90,6 +94,8 @@ pub enum StartError {
     EntraClient(#[source] reqwest::Error),
     #[error("upstream: {0}")]
     Upstream(#[from] upstream::UpstreamConfigError),
+    #[error("TLS: {0}")]
+    Tls(#[from] tls::TlsError),
     #[error("binding {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
 }
@@ -109,6 +115,8 @@ pub struct Relay {
     addr: SocketAddr,
     state: Arc<AppState>,
     listener: listener::Listener,
+    /// `None`: plain http and ws.
+    tls: Option<tls::Tls>,
     embedded: Option<Embedded>,
     background: CancellationToken,
 }
@@ -154,6 +162,8 @@ pub async fn start(config: RelayConfig) -> Result<Relay, StartError> {
         }
     };
 
+    let tls = config.tls.as_ref().map(tls::Tls::new).transpose()?;
+
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| StartError::Bind {
@@ -164,7 +174,10 @@ pub async fn start(config: RelayConfig) -> Result<Relay, StartError> {
         addr: config.listen,
         source,
     })?;
-    info!(%addr, upstream = upstream.label(), models = %config.models.join(","), "relay listening");
+    info!(%addr, tls = tls.is_some(), upstream = upstream.label(), models = %config.models.join(","), "relay listening");
+    if let Some(tls) = &tls {
+        info!(cert = %tls.cert_path().display(), chain = tls.current_chain().len(), "serving https and wss");
+    }
 
     let store = match &config.redis_url {
         Some(url) => Store::Redis(RedisStore::new(url.expose())?),
@@ -196,11 +209,19 @@ pub async fn start(config: RelayConfig) -> Result<Relay, StartError> {
         config, upstream, verifier, dev_secret, policy, fleet, metrics,
     ));
     let app = server::router(state.clone());
-    let listener = listener::serve(listener, app, state.clone(), header_read_timeout, max_connections);
+    let listener = listener::serve(
+        listener,
+        app,
+        state.clone(),
+        header_read_timeout,
+        max_connections,
+        tls.as_ref().map(tls::Tls::server_config),
+    );
     Ok(Relay {
         addr,
         state,
         listener,
+        tls,
         embedded,
         background,
     })
@@ -313,14 +334,26 @@ impl Relay {
         self.addr
     }
 
-    /// `http://<addr>`.
+    /// `http://<addr>`, or `https://<addr>` with TLS.
     pub fn http_url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
-    /// `ws://<addr>/realtime`.
+    /// `ws://<addr>/realtime`, or `wss://<addr>/realtime` with TLS.
     pub fn ws_url(&self) -> String {
-        format!("ws://{}/realtime", self.addr)
+        let scheme = if self.tls.is_some() { "wss" } else { "ws" };
+        format!("{scheme}://{}/realtime", self.addr)
+    }
+
+    /// Whether the relay serves TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// The certificate chain new TLS connections get (`None` without TLS).
+    pub fn tls_chain(&self) -> Option<Vec<rustls::pki_types::CertificateDer<'static>>> {
+        self.tls.as_ref().map(tls::Tls::current_chain)
     }
 
     /// The shared state (configuration, counters).
@@ -348,6 +381,25 @@ impl Relay {
             }
             Err(e) => {
                 warn!(error = %e, "policy reload refused; the previous policy stays in force");
+                Err(e)
+            }
+        }
+    }
+
+    /// Read the TLS certificate and key files again (SIGHUP): new connections get the new
+    /// certificate, open ones keep theirs. A bad pair is refused, logged, and the old certificate
+    /// stays. Without TLS, nothing to do.
+    pub fn reload_tls(&self) -> Result<(), tls::TlsError> {
+        let Some(tls) = &self.tls else {
+            return Ok(());
+        };
+        match tls.reload() {
+            Ok(()) => {
+                info!(cert = %tls.cert_path().display(), "TLS certificate reloaded");
+                Ok(())
+            }
+            Err(e) => {
+                warn!(error = %e, "TLS certificate reload refused; the previous certificate stays in force");
                 Err(e)
             }
         }

@@ -18,7 +18,18 @@
 //!   requests), and a request head over [`MAX_HEAD_BYTES`] is answered 431 by hyper;
 //! - when it ends in an error that refuses the client, is counted in
 //!   `relay_handshake_refusals_total` under a fixed code: [`HEADER_READ_TIMEOUT`],
-//!   [`HEADERS_TOO_LARGE`], [`MALFORMED_REQUEST`], [`OVERLOADED`].
+//!   [`HEADERS_TOO_LARGE`], [`MALFORMED_REQUEST`], [`OVERLOADED`], and with TLS
+//!   [`TLS_HANDSHAKE_TIMEOUT`], [`TLS_HANDSHAKE_FAILED`], [`TLS_REQUIRED`].
+//!
+//! With TLS configured (`--tls-cert`, `--tls-key`; the certificate in force is `tls.rs`'s) the same
+//! listener serves https and wss: once a socket has its place, its TLS handshake (rustls, ALPN
+//! `http/1.1`) must be over within the header read timeout too, or the socket is closed
+//! ([`TLS_HANDSHAKE_TIMEOUT`]: a client that connects and never finishes its hello holds nothing
+//! for long). A handshake that fails is [`TLS_HANDSHAKE_FAILED`] (a bad hello, a client that does not
+//! trust the certificate, a hang-up part way), and a plain HTTP request on the TLS port, recognised
+//! by its first byte, is answered a 400 `tls_required` in the API's error shape ([`TLS_REQUIRED`]).
+//! Each is logged at debug. Then hyper serves the TLS stream exactly as it serves a plain socket;
+//! its header read timeout starts after the handshake.
 //!
 //! HTTP/1 only, as `axum::serve` did here (axum is built without `http2`): the WebSocket clients
 //! of the Realtime API upgrade over HTTP/1.1, and HTTP/2 would let one connection carry many
@@ -51,6 +62,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, error};
@@ -69,6 +81,12 @@ pub const HEADER_READ_TIMEOUT: &str = "header_read_timeout";
 pub const HEADERS_TOO_LARGE: &str = "headers_too_large";
 pub const MALFORMED_REQUEST: &str = "malformed_request";
 pub const OVERLOADED: &str = "relay_overloaded";
+pub const TLS_HANDSHAKE_TIMEOUT: &str = "tls_handshake_timeout";
+pub const TLS_HANDSHAKE_FAILED: &str = "tls_handshake_failed";
+pub const TLS_REQUIRED: &str = "tls_required";
+
+/// The first byte of a TLS record carrying a handshake message (RFC 8446, 5.1): a client hello.
+const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 
 /// Once the listener closes, how long HTTP requests still in flight may take before their
 /// connections are cut.
@@ -145,19 +163,22 @@ struct Edge {
     refusing: Arc<Semaphore>,
     /// The 503 `relay_overloaded`, whole.
     overloaded: Bytes,
+    /// With TLS: the acceptor, the time a handshake may take, and the 400 `tls_required`, whole.
+    tls: Option<(TlsAcceptor, Duration, Bytes)>,
     /// Every connection task (served or being refused), so that closing can wait for them.
     connections: TaskTracker,
     /// Cancelled to cut every connection at once.
     cut: CancellationToken,
 }
 
-/// Serve `router` on `listener` until [`Listener::close`].
+/// Serve `router` on `listener` until [`Listener::close`]; over TLS with `tls`.
 pub fn serve(
     listener: TcpListener,
     router: Router,
     state: Arc<AppState>,
     header_read_timeout: Duration,
     max_connections: usize,
+    tls: Option<Arc<rustls::ServerConfig>>,
 ) -> Listener {
     let max_connections = max_connections.clamp(1, Semaphore::MAX_PERMITS);
     state
@@ -178,6 +199,7 @@ pub fn serve(
         places: Arc::new(Semaphore::new(max_connections)),
         refusing: Arc::new(Semaphore::new(MAX_REFUSING)),
         overloaded: overloaded_response(),
+        tls: tls.map(|config| (TlsAcceptor::from(config), header_read_timeout, tls_required_response())),
         connections: TaskTracker::new(),
         cut: CancellationToken::new(),
     });
@@ -243,7 +265,7 @@ async fn accept_loop(listener: TcpListener, edge: Arc<Edge>, stop: CancellationT
                     _place: place,
                     gauge,
                 };
-                edge.connections.spawn(serve_connection(io, edge.clone()));
+                edge.connections.spawn(serve_socket(io, edge.clone()));
             }
             Err(_) => {
                 edge.state
@@ -264,9 +286,67 @@ async fn accept_loop(listener: TcpListener, edge: Arc<Edge>, stop: CancellationT
     }
 }
 
+/// How a TLS handshake ended when it did not give a stream.
+enum Handshake {
+    /// The client closed before it sent anything (a port probe): not a refusal.
+    Closed,
+    /// The client sent a plain HTTP request: it is answered 400 `tls_required`.
+    Plain(Counted),
+    /// Refused under this code.
+    Refused(&'static str, io::Error),
+}
+
+/// One accepted socket: with TLS, its handshake first (bounded in time), then the connection.
+async fn serve_socket(io: Counted, edge: Arc<Edge>) {
+    let Some((acceptor, timeout, tls_required)) = &edge.tls else {
+        return serve_connection(io, edge).await;
+    };
+    let handshake = async move {
+        let mut first = [0u8; 1];
+        match io.tcp.peek(&mut first).await {
+            Ok(0) => return Err(Handshake::Closed),
+            // An HTTP request line.
+            Ok(_) if first[0] != TLS_HANDSHAKE_RECORD && first[0].is_ascii_alphabetic() => {
+                return Err(Handshake::Plain(io));
+            }
+            Ok(_) => {}
+            Err(e) => return Err(Handshake::Refused(TLS_HANDSHAKE_FAILED, e)),
+        }
+        acceptor
+            .accept(io)
+            .await
+            .map_err(|e| Handshake::Refused(TLS_HANDSHAKE_FAILED, e))
+    };
+    let result = tokio::select! {
+        result = tokio::time::timeout(*timeout, handshake) => result,
+        _ = edge.cut.cancelled() => return,
+    };
+    let refused = |code: &'static str, error: &dyn std::fmt::Display| {
+        edge.state.metrics.handshake_refusals.with_label_values(&[code]).inc();
+        debug!(code, error = %error, "TLS connection refused");
+    };
+    match result {
+        Ok(Ok(stream)) => serve_connection(stream, edge.clone()).await,
+        Ok(Err(Handshake::Closed)) => {}
+        Ok(Err(Handshake::Refused(code, error))) => refused(code, &error),
+        Ok(Err(Handshake::Plain(mut io))) => {
+            refused(TLS_REQUIRED, &"a plain HTTP request on the TLS port");
+            // Told why, in the API's error shape, within the time an over-cap client gets.
+            tokio::select! {
+                _ = tokio::time::timeout(REFUSE_TIMEOUT, answer_and_drain(&mut io.tcp, tls_required)) => {}
+                _ = edge.cut.cancelled() => {}
+            }
+        }
+        Err(elapsed) => refused(TLS_HANDSHAKE_TIMEOUT, &elapsed),
+    }
+}
+
 /// One connection, from its first byte to its end or its upgrade (the upgraded socket then belongs
 /// to its session).
-async fn serve_connection(io: Counted, edge: Arc<Edge>) {
+async fn serve_connection<I>(io: I, edge: Arc<Edge>)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let served = Arc::new(AtomicBool::new(false));
     let mark = served.clone();
     let service = tower::ServiceExt::map_request(edge.router.clone(), move |request: http::Request<Incoming>| {
@@ -321,22 +401,25 @@ async fn serve_connection(io: Counted, edge: Arc<Edge>) {
 /// dropped) until it closes its side, because closing a socket with unread bytes resets it, and a
 /// reset can destroy the response before the client has read it.
 async fn refuse(mut tcp: TcpStream, _slot: OwnedSemaphorePermit, edge: Arc<Edge>) {
-    let answer = async {
-        tcp.write_all(&edge.overloaded).await?;
-        tcp.shutdown().await?;
-        let mut sink = [0u8; 2048];
-        let mut left = MAX_HEAD_BYTES;
-        loop {
-            let n = tcp.read(&mut sink).await?;
-            if n == 0 || n >= left {
-                return Ok::<(), io::Error>(());
-            }
-            left -= n;
-        }
-    };
     tokio::select! {
-        _ = tokio::time::timeout(REFUSE_TIMEOUT, answer) => {}
+        _ = tokio::time::timeout(REFUSE_TIMEOUT, answer_and_drain(&mut tcp, &edge.overloaded)) => {}
         _ = edge.cut.cancelled() => {}
+    }
+}
+
+/// Write a whole response, close the writing side, and read what the client sends (at most a
+/// request head's worth) until it closes its own: the caller bounds it in time.
+async fn answer_and_drain(tcp: &mut TcpStream, response: &[u8]) -> io::Result<()> {
+    tcp.write_all(response).await?;
+    tcp.shutdown().await?;
+    let mut sink = [0u8; 2048];
+    let mut left = MAX_HEAD_BYTES;
+    loop {
+        let n = tcp.read(&mut sink).await?;
+        if n == 0 || n >= left {
+            return Ok(());
+        }
+        left -= n;
     }
 }
 
@@ -350,6 +433,20 @@ fn overloaded_response() -> Bytes {
     );
     Bytes::from(format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    ))
+}
+
+/// The whole HTTP response to a plain HTTP request on the TLS port.
+fn tls_required_response() -> Bytes {
+    let status = StatusCode::BAD_REQUEST;
+    let body = error_body(
+        status,
+        TLS_REQUIRED,
+        "This port speaks TLS: use https:// or wss:// (the relay was started with --tls-cert).",
+    );
+    Bytes::from(format!(
+        "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     ))
 }

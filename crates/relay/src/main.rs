@@ -1,6 +1,7 @@
 //! The `realtime-relay` binary: `serve` (the default) runs the relay; `narrate` reads a text or a
 //! podcast script into a WAV file (the work is in [`realtime_relay::narrate`]); `token` mints an
-//! end-user token. The binary's edge is the only place `anyhow` is used.
+//! end-user token; `cert` writes a development certificate ([`realtime_relay::devcert`]). The
+//! binary's edge is the only place `anyhow` is used.
 
 use std::time::Duration;
 
@@ -35,6 +36,20 @@ enum Command {
     /// Print an end-user token: signed with RELAY_JWT_SECRET if set, else asked from a running
     /// dev-mode relay.
     Token(TokenArgs),
+    /// Write a development CA and a server certificate signed by it (for localhost, 127.0.0.1, ::1
+    /// and each --host) for --tls-cert / --tls-key, and print how each client trusts the CA.
+    Cert(CertArgs),
+}
+
+#[derive(Args)]
+struct CertArgs {
+    /// Where to write ca.pem, relay.pem and relay-key.pem (made if missing). A CA already there
+    /// (ca.pem and ca-key.pem) signs the new certificate, so clients that trust it keep working.
+    #[arg(long, default_value = "certs")]
+    dir: std::path::PathBuf,
+    /// Another DNS name or IP address the certificate is for (repeatable).
+    #[arg(long = "host")]
+    hosts: Vec<String>,
 }
 
 #[derive(Args)]
@@ -91,6 +106,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Token(args)) => runtime.block_on(token(args)),
         Some(Command::Narrate(args)) => runtime.block_on(narrate(*args)),
+        Some(Command::Cert(args)) => cert(args),
         Some(Command::Serve(args)) => runtime.block_on(serve(*args)),
         None => runtime.block_on(serve(cli.serve)),
     }
@@ -105,15 +121,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     println!("realtime-relay is running at {}/", relay.http_url());
     if let Some(token) = relay.dev_token("dev") {
         println!("dev token (user \"dev\"): {token}");
-        // The binary as it was started (e.g. target/release/realtime-relay): `realtime-relay` is
-        // only on PATH after `cargo install`, and `cargo run` would build another profile.
-        let me = match (std::env::current_exe(), std::env::current_dir()) {
-            (Ok(exe), Ok(cwd)) => match exe.strip_prefix(&cwd) {
-                Ok(relative) => format!("./{}", relative.display()),
-                Err(_) => exe.display().to_string(),
-            },
-            _ => "realtime-relay".into(),
-        };
+        let me = me();
         println!("more: {me} token --user NAME --relay {url}", url = relay.http_url());
         println!("  or: curl -s '{}/dev/token?user=NAME&format=text'", relay.http_url());
     }
@@ -125,13 +133,36 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         loop {
             tokio::select! {
                 _ = &mut stop => break,
-                _ = hangup.recv() => { let _ = relay.reload_policy(); }
+                // Each logs its own outcome; a refused file leaves the previous one in force.
+                _ = hangup.recv() => {
+                    let _ = relay.reload_policy();
+                    let _ = relay.reload_tls();
+                }
             }
         }
     }
     #[cfg(not(unix))]
     shutdown_signal().await;
     relay.shutdown().await;
+    Ok(())
+}
+
+/// The binary as it was started (e.g. ./target/release/realtime-relay): `realtime-relay` is only on
+/// PATH after `cargo install`, and `cargo run` would build another profile.
+fn me() -> String {
+    match (std::env::current_exe(), std::env::current_dir()) {
+        (Ok(exe), Ok(cwd)) => match exe.strip_prefix(&cwd) {
+            Ok(relative) => format!("./{}", relative.display()),
+            Err(_) => exe.display().to_string(),
+        },
+        _ => "realtime-relay".into(),
+    }
+}
+
+fn cert(args: CertArgs) -> anyhow::Result<()> {
+    let made = realtime_relay::devcert::generate(&args.dir, &args.hosts)
+        .with_context(|| format!("writing a development certificate in {}", args.dir.display()))?;
+    print!("{}", made.instructions(&me()));
     Ok(())
 }
 
