@@ -46,15 +46,13 @@ function session(rt, start) {
     });
     rt.socket.on('close', (code, reason) => {
       if (done && errors.length === 0) return resolve(events);
-      reject(new Error(
-        `the session closed (${code} ${reason}) ${done ? 'after' : 'before'} response.done; ` +
-          `errors: [${errors.map(describe).join(' | ')}]; events: [${types(events)}]`,
-      ));
+      reject(new Error(`the session closed (${code} ${reason}) ${done ? 'after' : 'before'} response.done`));
     });
   });
   return within(run, FLOW_TIMEOUT_MS, 'response.done').catch((e) => {
     rt.close();
-    throw new Error(`${e.message}; errors: [${errors.map(describe).join(' | ')}]; events: [${types(events)}]`);
+    const first = (err) => describe(err).split('\n')[0];
+    throw new Error(`${e.message}; errors: [${errors.map(first).join(' | ')}]; events: [${types(events)}]`);
   });
 }
 

@@ -7,6 +7,7 @@
 # a local CA from `realtime-relay cert`) —, runs every test file against them, and stops them.
 #   bash tests/clients/run.sh            # everything
 #   CLIENT_TESTS=node|python|browser     # one part
+#   KEEP_WORK=1 RUST_LOG=info            # keep the relays' logs
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
@@ -34,7 +35,7 @@ cleanup() {
       tail -40 "$log"
     done
   fi
-  rm -rf "$work"
+  if [ -n "${KEEP_WORK:-}" ]; then echo "== kept $work (relay logs, certificates, speech)"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 
