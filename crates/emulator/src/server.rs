@@ -59,11 +59,8 @@ async fn realtime(
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     // The key first, as the service does: nothing about models or faults is told to a stranger.
-    let presented = realtime_protocol::credentials::find_credential(
-        &headers,
-        query.get("access_token").map(String::as_str),
-        query.get("api-key").map(String::as_str),
-    );
+    let presented =
+        realtime_protocol::credentials::find_credential(&headers, |name| query.get(name).map(String::as_str));
     if !auth::authorized(
         state.config.api_key.as_deref(),
         presented.as_ref().map(|(k, _)| k.as_str()),

@@ -2,7 +2,8 @@
 //!
 //! The service (Azure and OpenAI) takes the key as an `Authorization: Bearer` header, an `api-key`
 //! header, or, for browsers, which cannot set headers, a `Sec-WebSocket-Protocol` entry
-//! `openai-insecure-api-key.<key>` or a query parameter (`api-key`, Azure's; `access_token`). The
+//! `openai-insecure-api-key.<key>` or a query parameter (`api-key`, Azure's; `access_token`;
+//! `Authorization=Bearer <token>`, which Azure's `rt-client` sends from a browser with a token). The
 //! emulator finds its key there; the relay finds the end user's JWT in the same places, so an
 //! existing client works through it by changing the base URL and putting the JWT where the key was.
 //! [`find_credential`] looks in one documented order; nothing here logs or echoes what it finds.
@@ -18,23 +19,24 @@ pub enum Carrier {
     Bearer,
     ApiKeyHeader,
     Subprotocol,
+    QueryAuthorization,
     QueryAccessToken,
     QueryApiKey,
 }
 
 /// The credential a request presents, from the first of these that has one: `Authorization:
-/// Bearer`, the `api-key` header, the `openai-insecure-api-key.` subprotocol, the `access_token`
-/// query parameter, the `api-key` query parameter.
-pub fn find_credential(
-    headers: &HeaderMap,
-    query_access_token: Option<&str>,
-    query_api_key: Option<&str>,
-) -> Option<(String, Carrier)> {
+/// Bearer`, the `api-key` header, the `openai-insecure-api-key.` subprotocol, the `Authorization`
+/// query parameter (`Bearer <token>`), the `access_token` query parameter, the `api-key` query
+/// parameter. `query` looks a query parameter up by name (already percent-decoded).
+pub fn find_credential<'q>(headers: &HeaderMap, query: impl Fn(&str) -> Option<&'q str>) -> Option<(String, Carrier)> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
-    if let Some(t) =
-        header("authorization").and_then(|a| a.strip_prefix("Bearer ").or_else(|| a.strip_prefix("bearer ")))
-    {
-        return Some((t.trim().to_owned(), Carrier::Bearer));
+    let bearer = |a: &str| {
+        a.strip_prefix("Bearer ")
+            .or_else(|| a.strip_prefix("bearer "))
+            .map(|t| t.trim().to_owned())
+    };
+    if let Some(t) = header("authorization").and_then(bearer) {
+        return Some((t, Carrier::Bearer));
     }
     if let Some(t) = header("api-key").filter(|t| !t.is_empty()) {
         return Some((t.to_owned(), Carrier::ApiKeyHeader));
@@ -42,10 +44,13 @@ pub fn find_credential(
     if let Some(t) = subprotocol_credential(headers) {
         return Some((t.to_owned(), Carrier::Subprotocol));
     }
-    if let Some(t) = query_access_token.filter(|t| !t.is_empty()) {
+    if let Some(t) = query("Authorization").and_then(bearer).filter(|t| !t.is_empty()) {
+        return Some((t, Carrier::QueryAuthorization));
+    }
+    if let Some(t) = query("access_token").filter(|t| !t.is_empty()) {
         return Some((t.to_owned(), Carrier::QueryAccessToken));
     }
-    query_api_key
+    query("api-key")
         .filter(|t| !t.is_empty())
         .map(|t| (t.to_owned(), Carrier::QueryApiKey))
 }
@@ -74,8 +79,13 @@ mod tests {
 
     #[test]
     fn each_carrier_in_its_order() {
-        let find =
-            |h: &[(&'static str, &str)], at: Option<&str>, ak: Option<&str>| find_credential(&headers(h), at, ak);
+        let find = |h: &[(&'static str, &str)], at: Option<&str>, ak: Option<&str>| {
+            find_credential(&headers(h), |name| match name {
+                "access_token" => at,
+                "api-key" => ak,
+                _ => None,
+            })
+        };
         assert_eq!(
             find(&[("authorization", "Bearer a")], None, None),
             Some(("a".into(), Carrier::Bearer))
@@ -104,5 +114,13 @@ mod tests {
             Some(("a".into(), Carrier::Bearer))
         );
         assert_eq!(find(&[("authorization", "Basic x")], None, None), None);
+        // rt-client in a browser with a token: `?Authorization=Bearer%20<token>`.
+        let query = |name: &str| (name == "Authorization").then_some("Bearer f");
+        assert_eq!(
+            find_credential(&HeaderMap::new(), query),
+            Some(("f".into(), Carrier::QueryAuthorization))
+        );
+        let query = |name: &str| (name == "Authorization").then_some("Basic f");
+        assert_eq!(find_credential(&HeaderMap::new(), query), None);
     }
 }

@@ -48,12 +48,7 @@ fn query(parts: &Parts) -> HashMap<String, String> {
 
 /// Whether a request carries a token at all (for endpoints where signing in is optional).
 fn has_token(headers: &HeaderMap, query: &HashMap<String, String>) -> bool {
-    find_credential(
-        headers,
-        query.get("access_token").map(String::as_str),
-        query.get("api-key").map(String::as_str),
-    )
-    .is_some()
+    find_credential(headers, |name| query.get(name).map(String::as_str)).is_some()
 }
 
 async fn authenticate(
@@ -69,11 +64,7 @@ async fn authenticate(
         };
         return Err(ApiError::new(StatusCode::FORBIDDEN, "origin_not_allowed", message));
     }
-    let found = find_credential(
-        headers,
-        query.get("access_token").map(String::as_str),
-        query.get("api-key").map(String::as_str),
-    );
+    let found = find_credential(headers, |name| query.get(name).map(String::as_str));
     let Some((token, carrier)) = found else {
         let missing = IdentityError::Missing;
         return Err(ApiError::new(
