@@ -148,10 +148,12 @@ pub fn server_action(ga_type: &str, version: Preview) -> ServerAction {
         return ServerAction::Rename(preview);
     }
     match ga_type {
-        // GA's announcement of a new item is preview's `conversation.item.created`; GA's own
-        // `created` and its `done` (the item again, complete) would announce it twice.
-        "conversation.item.added" => ServerAction::Reshape,
-        "conversation.item.created" | "conversation.item.done" => ServerAction::Drop,
+        // GA announces a new item with `conversation.item.added` (and may also send its own
+        // `conversation.item.created`): either is preview's `conversation.item.created` (the relay
+        // forwards whichever comes first for an item). `done` (the item again, complete) would
+        // announce it twice.
+        "conversation.item.added" | "conversation.item.created" => ServerAction::Reshape,
+        "conversation.item.done" => ServerAction::Drop,
         "session.created"
         | "session.updated"
         | "response.created"
@@ -300,6 +302,7 @@ pub fn server_to_preview(mut event: Map<String, Value>) -> Map<String, Value> {
             }
         }
         "conversation.item.added"
+        | "conversation.item.created"
         | "conversation.item.retrieved"
         | "response.output_item.added"
         | "response.output_item.done" => {
@@ -581,6 +584,7 @@ mod tests {
             Rename("response.text.done")
         );
         assert_eq!(server_action("conversation.item.added", old), Reshape);
+        assert_eq!(server_action("conversation.item.created", old), Reshape);
         assert_eq!(server_action("conversation.item.done", old), Drop);
         assert_eq!(server_action("session.created", old), Reshape);
         assert_eq!(server_action("input_audio_buffer.speech_started", old), Forward);
