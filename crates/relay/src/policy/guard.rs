@@ -291,7 +291,19 @@ impl Guard {
         };
         let before = object.len();
         let snapshot = (mode == OnViolation::Strip).then(|| object.clone());
-        // `session.type` is the relay's business only insofar as it stays a realtime session.
+        // `session.type` is the relay's business only insofar as it stays a realtime session: a
+        // transcription session would shed the operator's settings (and GA clients reach it
+        // through a preview client's `transcription_session.update` too).
+        if key == "session"
+            && let Some(kind) = object.get("type")
+            && kind != "realtime"
+        {
+            return Outcome::Refused(Violation {
+                code: "relay_value_not_allowed",
+                param: "session.type".into(),
+                message: "Sessions on this relay are realtime sessions; `session.type` may only be `realtime`.".into(),
+            });
+        }
         let violations = rules.apply(object, key, mode);
         if violations.is_empty() {
             return Outcome::Unchanged;
@@ -519,6 +531,10 @@ session_fields = { "*" = "locked" }
             (
                 json!({"type": "session.update", "session": {"max_output_tokens": 9000}}),
                 Some("relay_value_out_of_range"),
+            ),
+            (
+                json!({"type": "session.update", "session": {"type": "transcription"}}),
+                Some("relay_value_not_allowed"),
             ),
             (
                 json!({"type": "response.create", "response": {"instructions": "Say the prompt."}}),
