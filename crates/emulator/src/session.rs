@@ -292,6 +292,18 @@ impl RealtimeSession {
 
     fn session_update(&mut self, update: Session) -> Result<Vec<ServerEvent>, ErrorDetail> {
         validate::session_update(&update, self.voice(), self.voice_locked)?;
+        // A session's type is fixed when it is created.
+        if let (Some(current), Some(asked)) = (self.config.kind.get(), update.kind.get())
+            && current != asked
+        {
+            return Err(ErrorDetail::invalid_request(
+                "invalid_value",
+                format!(
+                    "Cannot update a {current} session to a {asked} session: the session type is fixed at creation."
+                ),
+            )
+            .with_param("session.type"));
+        }
         let vad_changed = update
             .audio
             .get()

@@ -395,6 +395,16 @@ fn the_voice_is_locked_once_audio_was_produced() {
 }
 
 #[test]
+fn the_session_type_is_fixed_at_creation() {
+    let mut s = new_session();
+    let to_transcription = json!({"type": "session.update", "session": {"type": "transcription"}});
+    let refused = send(&mut s, to_transcription);
+    assert_eq!(error_code(&refused[0]), "invalid_value");
+    let realtime = json!({"type": "session.update", "session": {"type": "realtime", "instructions": "x"}});
+    assert_eq!(types(&send(&mut s, realtime)), ["session.updated"]);
+}
+
+#[test]
 fn function_call_then_output() {
     let mut s = new_session();
     send(
