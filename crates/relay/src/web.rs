@@ -3,7 +3,8 @@
 //! Release builds embed the files in the binary (rust-embed), so the one binary serves its client;
 //! `--web-dir` serves them from a directory instead, to edit them without rebuilding. The client is
 //! plain ES modules: no build step. Every response says `no-cache` (files are small and change with
-//! the binary) and carries a Content-Security-Policy that allows only this origin.
+//! the binary) and carries a Content-Security-Policy that allows only this origin. A path that is
+//! neither a route nor a file gets a 404 in the API's error shape, logged and counted.
 //!
 //! `GET /api/client-config` tells the client how to sign in: `dev_mode` (one click on
 //! `/dev/token`) and `login_url` (a sign-in page that returns a token; none is configurable yet, so
@@ -13,6 +14,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
+use axum::handler::HandlerWithoutStateExt;
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -20,8 +22,11 @@ use axum::{Json, Router};
 use serde::Serialize;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
+use tracing::info;
 
 use crate::auth::Authenticated;
+use crate::error::ApiError;
+use crate::logging::Untrusted;
 use crate::state::AppState;
 
 #[derive(rust_embed::Embed)]
@@ -37,7 +42,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/client-config", get(client_config))
         .with_state(state.clone());
     let router = match state.config.web_dir.clone() {
-        Some(dir) => router.fallback_service(ServeDir::new(dir).append_index_html_on_directories(true)),
+        Some(dir) => router.fallback_service(
+            ServeDir::new(dir)
+                .append_index_html_on_directories(true)
+                .not_found_service(not_found.into_service()),
+        ),
         None => router.fallback(embedded),
     };
     router
@@ -87,6 +96,21 @@ async fn embedded(uri: Uri) -> Response {
             let mime = file.metadata.mimetype();
             ([(header::CONTENT_TYPE, mime.to_owned())], file.data.into_owned()).into_response()
         }
-        None => (StatusCode::NOT_FOUND, "not found").into_response(),
+        None => not_found(uri).await.into_response(),
     }
+}
+
+/// Any path the relay does not serve: 404 in the API's error shape (so a client pointed at the
+/// wrong path says why), logged (the path only: a query may carry a key) and counted as a refusal.
+async fn not_found(uri: Uri) -> ApiError {
+    let path: String = uri.path().chars().take(200).collect();
+    info!(path = %Untrusted(&path), "no such path");
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!(
+            "This relay has no `{path}`. Realtime sessions: /openai/v1/realtime?model=NAME (GA), \
+             /openai/realtime?api-version=VERSION&deployment=NAME (preview); the web client: /."
+        ),
+    )
 }
