@@ -29,6 +29,7 @@ pub mod auth;
 pub mod close;
 pub mod config;
 pub mod devcert;
+pub mod dialect;
 pub mod embedded;
 pub mod entra;
 pub mod error;

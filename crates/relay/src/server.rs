@@ -14,7 +14,7 @@ use std::sync::Arc;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
@@ -22,6 +22,7 @@ use serde::Serialize;
 use tracing::{debug, info};
 
 use crate::auth::{Accepting, Authenticated};
+use crate::dialect::Dialect;
 use crate::error::{ApiError, count_refusals};
 use crate::identity;
 use crate::logging::Untrusted;
@@ -39,6 +40,8 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/realtime", get(realtime))
         .route("/openai/v1/realtime", get(realtime))
+        // The preview protocol's path (`?api-version=…&deployment=…`): see `crate::dialect`.
+        .route(crate::dialect::PREVIEW_PATH, get(realtime))
         .route("/v1/realtime", get(realtime))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -78,9 +81,12 @@ async fn realtime(
     _: Accepting,
     Authenticated { identity, profile }: Authenticated,
     Query(query): Query<HashMap<String, String>>,
+    uri: Uri,
+    headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let model = model(&app, &query)?.to_owned();
+    let dialect = Dialect::of_handshake(uri.path(), query.get("api-version").map(String::as_str), &headers);
     let id = format!("rs_{}", uuid::Uuid::new_v4().simple());
     let slot = app.fleet.admit(&identity.user, &id, &profile).await?;
     // The slot is released if this returns early (or the upgrade fails): it lives in `ctx`.
@@ -91,6 +97,7 @@ async fn realtime(
         id,
         identity,
         model,
+        dialect,
         profile,
         slot,
         app: app.clone(),

@@ -32,6 +32,7 @@ use self::clock::{Clock, ClockSettings};
 use self::metering::Tally;
 use self::queue::{Queue, QueueRx, message_len};
 use crate::close::{self, End};
+use crate::dialect::{self, Dialect, Down, ToClient};
 use crate::fleet::SessionRecord;
 use crate::identity::Identity;
 use crate::identity::now_secs;
@@ -51,6 +52,8 @@ pub struct SessionContext {
     pub id: String,
     pub identity: Identity,
     pub model: String,
+    /// The protocol the client speaks (the upstream always speaks GA).
+    pub dialect: Dialect,
     /// The policy profile this user's session runs under.
     pub profile: Arc<Profile>,
     /// The session's place in the fleet (released when the session ends).
@@ -69,7 +72,7 @@ fn upstream_close_frame(frame: Option<TsCloseFrame>) -> Option<(u16, String)> {
 
 /// Run a session to its end.
 pub async fn run(client: WebSocket, ctx: SessionContext) {
-    let span = info_span!("session", id = %ctx.id, user = %Untrusted(&ctx.identity.user), model = %Untrusted(&ctx.model), profile = %ctx.profile.name);
+    let span = info_span!("session", id = %ctx.id, user = %Untrusted(&ctx.identity.user), model = %Untrusted(&ctx.model), profile = %ctx.profile.name, dialect = ctx.dialect.label());
     async move {
         let metrics = &ctx.app.metrics;
         metrics.sessions_opened.inc();
@@ -174,9 +177,23 @@ async fn serve(client: WebSocket, ctx: &SessionContext, tally: &Tally) -> &'stat
     let (mut up_tx, mut up_rx) = upstream.split();
     let (queue, mut queue_rx) = Queue::new(limits.client_queue_bytes);
 
-    // The operator's session settings go first: after session.created, before any client frame.
-    if let Some(update) = guard.initial_update()
-        && let Err(end) = own_the_session(update, &guard, &mut up_tx, &mut up_rx, &queue, limits.connect_timeout).await
+    // A preview client's downlink translation.
+    let mut to_client = match ctx.dialect {
+        Dialect::Preview(version) => Some(ToClient::new(version)),
+        Dialect::Ga => None,
+    };
+    // The operator's session settings (and a preview client's voice) go first: after
+    // session.created, before any client frame.
+    if (guard.initial_update().is_some() || to_client.is_some())
+        && let Err(end) = open_session(
+            &guard,
+            to_client.as_mut(),
+            &mut up_tx,
+            &mut up_rx,
+            &queue,
+            limits.connect_timeout,
+        )
+        .await
     {
         return finish(end, &mut client_tx, Some(&mut up_tx), Some(&mut queue_rx)).await;
     }
@@ -192,6 +209,7 @@ async fn serve(client: WebSocket, ctx: &SessionContext, tally: &Tally) -> &'stat
         guard: &mut guard,
         clock,
         early,
+        to_client,
         ctx,
         tally,
     })
@@ -206,33 +224,87 @@ pub(crate) fn error_frame(detail: realtime_protocol::ErrorDetail) -> ws::Message
     ws::Message::Text(ServerEvent::notice(detail).to_json().into())
 }
 
-/// Wait for `session.created`, pass it on (hidden fields removed), then send the operator's
-/// `session.update`, so that the profile's settings are in force before any client frame arrives.
-async fn own_the_session(
-    update: &str,
+/// Wait for `session.created`, pass it on (hidden fields removed; for a preview client, with a
+/// preview voice and translated), then send the operator's `session.update` (for a preview client,
+/// with that voice; or the relay's own update of the voice alone, whose answer is waited for here
+/// and not passed on: the client never asked). So the profile's settings are in force before any
+/// client frame arrives.
+async fn open_session(
     guard: &Guard,
+    mut to_client: Option<&mut ToClient>,
     up_tx: &mut UpTx,
     up_rx: &mut UpRx,
     queue: &Queue,
     wait: Duration,
 ) -> Result<(), End> {
-    let first = timeout(wait, up_rx.next())
-        .await
-        .map_err(|_| End::UpstreamLost("no session.created from the upstream".into()))?;
-    match first {
-        Some(Ok(ts::Message::Text(t))) => {
-            let frame = guard.server_text(t.as_str()).unwrap_or_else(|| t.as_str().to_owned());
-            queue.push_now(ws::Message::Text(frame.into()));
+    let deadline = Instant::now() + wait;
+    let first = next_text(up_rx, deadline, "no session.created from the upstream").await?;
+    let mut update = guard.initial_update().map(str::to_owned);
+    let mut answer_is_ours = false;
+    let created = match (&to_client, first) {
+        (Some(_), Some(created)) => {
+            let opening = dialect::preview_opening(&created, update.as_deref());
+            update = opening.update;
+            answer_is_ours = opening.answer_is_ours;
+            Some(opening.created.unwrap_or(created))
         }
-        Some(Ok(ts::Message::Close(frame))) => return Err(End::UpstreamClosed(upstream_close_frame(frame))),
-        Some(Ok(_)) => {}
-        Some(Err(e)) => return Err(End::UpstreamLost(e.to_string())),
-        None => return Err(End::UpstreamLost("the connection closed before session.created".into())),
+        (_, created) => created,
+    };
+    if let Some(created) = created {
+        pass_on(&created, guard, to_client.as_deref_mut(), queue);
     }
+    let Some(update) = update else { return Ok(()) };
     up_tx
         .send(ts::Message::Text(update.into()))
         .await
-        .map_err(|e| End::UpstreamLost(e.to_string()))
+        .map_err(|e| End::UpstreamLost(e.to_string()))?;
+    // The voice's answer: the session.updated (or an error) the relay's own update brings.
+    while answer_is_ours {
+        let Some(frame) = next_text(up_rx, deadline, "no answer to the relay's session.update").await? else {
+            continue;
+        };
+        match realtime_protocol::peek(frame.as_bytes()).map(|p| p.event_type.into_owned()) {
+            Ok(kind) if kind == "session.updated" => answer_is_ours = false,
+            Ok(kind) if kind == "error" && frame.contains(dialect::PREVIEW_VOICE_EVENT_ID) => {
+                warn!("the upstream refused the preview voice");
+                answer_is_ours = false;
+            }
+            _ => pass_on(&frame, guard, to_client.as_deref_mut(), queue),
+        }
+    }
+    Ok(())
+}
+
+/// The next upstream frame during the opening: its text (`None` for a ping or another non-text
+/// frame), or why the session ends.
+async fn next_text(up_rx: &mut UpRx, deadline: Instant, silent: &str) -> Result<Option<String>, End> {
+    match tokio::time::timeout_at(deadline, up_rx.next()).await {
+        Err(_) => Err(End::UpstreamLost(silent.into())),
+        Ok(Some(Ok(ts::Message::Text(t)))) => Ok(Some(t.as_str().to_owned())),
+        Ok(Some(Ok(ts::Message::Close(frame)))) => Err(End::UpstreamClosed(upstream_close_frame(frame))),
+        Ok(Some(Ok(_))) => Ok(None),
+        Ok(Some(Err(e))) => Err(End::UpstreamLost(e.to_string())),
+        Ok(None) => Err(End::UpstreamLost("the connection closed before session.created".into())),
+    }
+}
+
+/// An upstream frame of the opening, into the client's queue: hidden fields removed, then
+/// translated for a preview client.
+fn pass_on(frame: &str, guard: &Guard, to_client: Option<&mut ToClient>, queue: &Queue) {
+    let hidden = guard.server_text(frame);
+    let ga = hidden.as_deref().unwrap_or(frame);
+    let out = match to_client {
+        Some(to_client) => {
+            let kind = realtime_protocol::peek(ga.as_bytes()).map(|p| p.event_type.into_owned());
+            match to_client.server_frame(kind.as_deref().unwrap_or(""), ga) {
+                Down::Same => ga.to_owned(),
+                Down::Translated(frame) => frame,
+                Down::Drop => return,
+            }
+        }
+        None => ga.to_owned(),
+    };
+    queue.push_now(ws::Message::Text(out.into()));
 }
 
 /// Tell each side what the plan says, within [`CLOSE_TIMEOUT`] each, and return the end's label.

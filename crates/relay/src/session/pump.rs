@@ -18,6 +18,7 @@
 //! through a channel, saves a wake-up of the task per frame: behind a flooding upstream that took
 //! the relay from 0.41–0.47× of direct to 0.45–0.53× (BENCHMARKS.md's findings, 4).
 
+use std::borrow::Cow;
 use std::pin::pin;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -36,6 +37,7 @@ use super::metering::{Account, Metered, Tally, meter};
 use super::queue::{Queue, QueueRx, message_len};
 use super::{ClientRx, ClientTx, SessionContext, UpRx, UpTx, error_frame, upstream_close_frame};
 use crate::close::End;
+use crate::dialect::{Dialect, Down, ToClient};
 use crate::metrics::Metrics;
 use crate::policy::{Guard, Verdict};
 
@@ -51,6 +53,8 @@ pub(super) struct Pump<'a> {
     pub clock: Clock,
     /// Client frames that arrived while the upstream was opening, judged first.
     pub early: Vec<ws::Message>,
+    /// A preview client's downlink translation (`None`: the client speaks GA).
+    pub to_client: Option<ToClient>,
     pub ctx: &'a SessionContext,
     pub tally: &'a Tally,
 }
@@ -67,6 +71,7 @@ pub(super) async fn pump(p: Pump<'_>) -> End {
         guard,
         clock,
         early,
+        to_client,
         ctx,
         tally,
     } = p;
@@ -93,6 +98,7 @@ pub(super) async fn pump(p: Pump<'_>) -> End {
             queue_rx,
         },
         &view,
+        to_client,
         queue,
         &inject_tx,
         ctx,
@@ -139,7 +145,19 @@ async fn uplink(u: Uplink<'_>) -> End {
     let metrics = &ctx.app.metrics;
     let send_timeout = limits.upstream_timeout;
     for m in early {
-        if let Err(end) = judge_and_send(m, guard, &clock, up_tx, queue, metrics, tally, send_timeout).await {
+        if let Err(end) = judge_and_send(
+            m,
+            ctx.dialect,
+            guard,
+            &clock,
+            up_tx,
+            queue,
+            metrics,
+            tally,
+            send_timeout,
+        )
+        .await
+        {
             return end;
         }
     }
@@ -190,7 +208,19 @@ async fn uplink(u: Uplink<'_>) -> End {
         match frame {
             Some(Ok(m @ (ws::Message::Text(_) | ws::Message::Binary(_)))) => {
                 clock.event(now);
-                if let Err(end) = judge_and_send(m, guard, &clock, up_tx, queue, metrics, tally, send_timeout).await {
+                if let Err(end) = judge_and_send(
+                    m,
+                    ctx.dialect,
+                    guard,
+                    &clock,
+                    up_tx,
+                    queue,
+                    metrics,
+                    tally,
+                    send_timeout,
+                )
+                .await
+                {
                     return end;
                 }
             }
@@ -209,6 +239,7 @@ async fn uplink(u: Uplink<'_>) -> End {
 #[allow(clippy::too_many_arguments)]
 async fn judge_and_send(
     m: ws::Message,
+    dialect: Dialect,
     guard: &mut Guard,
     clock: &Clock,
     up_tx: &mut UpTx,
@@ -218,15 +249,28 @@ async fn judge_and_send(
     send_timeout: Duration,
 ) -> Result<(), End> {
     guard.budget_spent = tally.budget_spent.load(Ordering::Relaxed);
+    // A preview client's event in its GA form (and GA's `session.type`), judged as such: the guard
+    // sees exactly what the upstream will read, whichever dialect the client speaks.
+    let mut translated = None;
     let verdict = match &m {
-        ws::Message::Text(t) => guard.client_text(t.as_str(), clock.elapsed_ms(Instant::now())),
+        ws::Message::Text(t) => {
+            let now_ms = clock.elapsed_ms(Instant::now());
+            match dialect.client_up(t.as_str()) {
+                Cow::Borrowed(same) => guard.client_text(same, now_ms),
+                Cow::Owned(ga) => {
+                    let ga: &str = translated.insert(ga);
+                    guard.client_text(ga, now_ms)
+                }
+            }
+        }
         ws::Message::Binary(_) => guard.client_binary(),
         _ => return Ok(()),
     };
     let up = match verdict {
-        Verdict::Forward => match m {
+        Verdict::Forward => match (translated, m) {
+            (Some(ga), _) => ts::Message::Text(ga.into()),
             // The same bytes, not a copy.
-            ws::Message::Text(t) => match ts::Utf8Bytes::try_from(Bytes::from(t)) {
+            (None, ws::Message::Text(t)) => match ts::Utf8Bytes::try_from(Bytes::from(t)) {
                 Ok(t) => ts::Message::Text(t),
                 Err(_) => return Ok(()),
             },
@@ -287,9 +331,11 @@ struct Downlink<'a> {
 
 /// Upstream → client socket, one frame at a time, with the relay's own answers (from the queue)
 /// and keepalive pings written between frames.
+#[allow(clippy::too_many_arguments)]
 async fn downlink(
     d: Downlink<'_>,
     view: &Guard,
+    mut to_client: Option<ToClient>,
     queue: &Queue,
     inject: &mpsc::UnboundedSender<ts::Message>,
     ctx: &SessionContext,
@@ -352,14 +398,11 @@ async fn downlink(
                 // The same bytes, not a copy.
                 let same = |t: ts::Utf8Bytes| ws::Utf8Bytes::try_from(Bytes::from(t)).map(ws::Message::Text);
                 // One peek per frame; only the rare types below are ever parsed.
-                let kind = match realtime_protocol::peek(t.as_bytes()).map(|p| p.event_type).as_deref() {
-                    Ok("response.done") => Some("response.done"),
-                    Ok("response.created") => Some("response.created"),
-                    Ok("session.created" | "session.updated") => Some("session"),
-                    _ => None,
-                };
-                let m = match kind {
-                    Some(kind @ ("response.done" | "response.created")) => {
+                let peeked = realtime_protocol::peek(t.as_bytes());
+                let ga_type = peeked.as_ref().map_or("", |p| p.event_type.as_ref());
+                // The GA frame's own business first: metering, hiding the operator's settings.
+                let rewritten = match ga_type {
+                    kind @ ("response.done" | "response.created") => {
                         if let Metered::Cancel { response_id } = meter(kind, t.as_str(), &account, tally).await {
                             let cancel = ClientEvent::response_cancel("relay_budget_cancel", response_id.as_deref());
                             let _ = inject.send(ts::Message::Text(cancel.to_json().into()));
@@ -368,12 +411,25 @@ async fn downlink(
                                 "Your usage budget for this period is spent: the response was cancelled.",
                             )));
                         }
-                        same(t)
+                        None
                     }
-                    Some(_) => match view.server_text(t.as_str()) {
-                        Some(frame) => Ok(ws::Message::Text(frame.into())),
-                        None => same(t),
-                    },
+                    "session.created" | "session.updated" => view.server_text(t.as_str()),
+                    _ => None,
+                };
+                // Then the client's dialect (a preview client's names and shapes).
+                let translated = match (&mut to_client, rewritten) {
+                    (None, rewritten) => rewritten,
+                    (Some(to_client), rewritten) => {
+                        match to_client.server_frame(ga_type, rewritten.as_deref().unwrap_or(t.as_str())) {
+                            Down::Same => rewritten,
+                            Down::Translated(frame) => Some(frame),
+                            Down::Drop => continue,
+                        }
+                    }
+                };
+                drop(peeked);
+                let m = match translated {
+                    Some(frame) => Ok(ws::Message::Text(frame.into())),
                     None => same(t),
                 };
                 match m {
