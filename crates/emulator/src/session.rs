@@ -347,6 +347,13 @@ impl RealtimeSession {
         for ev in vad_events {
             match ev {
                 VadEvent::SpeechStarted { audio_start_ms } => {
+                    // The turn's audio starts at `audio_start_ms`: the silence before it is not
+                    // part of any item, so it leaves the buffer (which also keeps a long silence
+                    // from growing it).
+                    let skip =
+                        audio::ms_to_bytes(audio_start_ms.saturating_sub(self.buffer_start_ms)).min(self.input.len());
+                    self.input.drain(..skip);
+                    self.buffer_start_ms = self.buffer_start_ms.max(audio_start_ms);
                     let item_id = new_id("item");
                     self.speech_item_id = Some(item_id.clone());
                     out.push(ServerEvent::InputAudioBufferSpeechStarted(SpeechStarted {
@@ -371,7 +378,8 @@ impl RealtimeSession {
                         item_id: item_id.clone(),
                         ..Default::default()
                     }));
-                    // The turn's audio ends at `audio_end_ms`; what follows stays in the buffer.
+                    // The turn's audio ends at `audio_end_ms` (it started at `audio_start_ms`,
+                    // where the buffer now starts); what follows stays in the buffer.
                     let cut =
                         audio::ms_to_bytes(audio_end_ms.saturating_sub(self.buffer_start_ms)).min(self.input.len());
                     let turn: Vec<u8> = self.input.drain(..cut).collect();

@@ -272,12 +272,53 @@ fn server_vad_turn_commits_and_answers() {
         panic!()
     };
     assert_eq!(c.item_id, start.item_id);
-    // The committed item holds the turn's audio: everything up to audio_end_ms.
-    assert_eq!(s.conversation().items()[0].audio.len(), audio::ms_to_bytes(2000));
+    // The committed item holds the turn's audio: from audio_start_ms to audio_end_ms, not the
+    // silence before the prefix padding.
+    assert_eq!(s.conversation().items()[0].audio.len(), audio::ms_to_bytes(1700));
     // create_response is on by default: the answer is under way.
     let answer = drain(&mut s);
     assert_eq!(answer[0].event_type(), "response.created");
     let said: String = answer
+        .iter()
+        .filter_map(|e| match e {
+            ServerEvent::ResponseOutputAudioTranscriptDone(d) => Some(d.transcript.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(said, "I heard 1.7 seconds of audio.");
+}
+
+#[test]
+fn a_later_turn_holds_only_its_own_audio_not_the_silence_since_the_last() {
+    let mut s = new_session();
+    let turn = |s: &mut RealtimeSession, silence_ms: u64, speech_ms: u64| {
+        let mut pcm = vec![0u8; audio::ms_to_bytes(silence_ms)];
+        pcm.extend(speech(speech_ms));
+        pcm.extend(vec![0u8; audio::ms_to_bytes(800)]);
+        let mut events = append(s, &pcm);
+        events.extend(drain(s));
+        events
+    };
+    turn(&mut s, 600, 900);
+    // 6 s of silence (a muted microphone, a pause), then 1.2 s of speech.
+    let events = turn(&mut s, 6000, 1200);
+    let ms = |ty: &str, field: &str| {
+        let e = events.iter().find(|e| e.event_type() == ty).unwrap();
+        serde_json::to_value(e).unwrap()[field].as_u64().unwrap()
+    };
+    let (start, end) = (
+        ms("input_audio_buffer.speech_started", "audio_start_ms"),
+        ms("input_audio_buffer.speech_stopped", "audio_end_ms"),
+    );
+    assert_eq!(end - start, 300 + 1200 + 500, "padding, speech, silence to the stop");
+    let user_items: Vec<_> = s
+        .conversation()
+        .items()
+        .iter()
+        .filter(|i| i.item.role() == Some("user"))
+        .collect();
+    assert_eq!(user_items[1].audio.len(), audio::ms_to_bytes(end - start));
+    let said: String = events
         .iter()
         .filter_map(|e| match e {
             ServerEvent::ResponseOutputAudioTranscriptDone(d) => Some(d.transcript.clone()),

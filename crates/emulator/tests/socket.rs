@@ -371,7 +371,7 @@ async fn server_vad_detects_the_recorded_utterance_and_answers() {
     assert_eq!(events[3]["item"]["role"], "user");
     assert_eq!(events[3]["item"]["content"][0]["type"], "input_audio");
 
-    // The automatic answer says how much audio the committed turn held: all of it to audio_end_ms.
+    // The automatic answer says how much audio the committed turn held: audio_start_ms to audio_end_ms.
     let said = events
         .iter()
         .find(|e| e["type"] == "response.output_audio_transcript.done")
@@ -380,7 +380,7 @@ async fn server_vad_detects_the_recorded_utterance_and_answers() {
         .unwrap();
     assert_eq!(
         said,
-        format!("I heard {:.1} seconds of audio.", stop_ms as f64 / 1000.0)
+        format!("I heard {:.1} seconds of audio.", (stop_ms - start_ms) as f64 / 1000.0)
     );
     assert_eq!(events[events.len() - 2]["response"]["status"], "completed");
 
