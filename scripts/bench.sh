@@ -274,8 +274,11 @@ if [ "$SMOKE" = 0 ]; then
   # shellcheck disable=SC2086
   cargo bench --locked -p realtime-relay --bench guard -- $CRIT
   # shellcheck disable=SC2086
+  cargo bench --locked -p realtime-relay --bench dialect -- $CRIT
+  # shellcheck disable=SC2086
   cargo bench --locked -p realtime-loadgen --bench pump -- $CRIT
-  GROUPS_ARGS=(--criterion-group 64KiB_audio_delta --criterion-group append_64KiB --criterion-group pump_roundtrip)
+  GROUPS_ARGS=(--criterion-group 64KiB_audio_delta --criterion-group append_64KiB --criterion-group pump_roundtrip
+    --criterion-group dialect_downlink_audio_delta --criterion-group dialect_uplink_append_64KiB)
 
   if command -v valgrind >/dev/null; then
     echo "== callgrind"

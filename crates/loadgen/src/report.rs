@@ -803,7 +803,9 @@ fn micro_section(md: &mut String, callgrind: &[CallgrindEntry], inputs: &Inputs)
              (crates/protocol/benches/peek.rs); `append_64KiB`: the policy's decision on a client append \
              (crates/relay/benches/guard.rs); `pump_roundtrip`: one frame sent to an echo upstream and back, \
              directly or through an in-process relay, on one thread (crates/loadgen/benches/pump.rs): the \
-             difference is what the relay's pump costs per frame, both ways.\n"
+             difference is what the relay's pump costs per frame, both ways; `dialect_*`: a GA session's and \
+             a preview session's work on a 200 ms audio delta down and a 64 KiB append up \
+             (crates/relay/benches/dialect.rs): the difference is what translation costs per frame.\n"
         );
         let _ = writeln!(md, "| benchmark | mean |\n|---|---|");
         for r in rows {
