@@ -2,7 +2,13 @@
 //! user's own usage; an admin may ask for anyone's with `?user=`), and
 //! `POST /api/admin/users/{user}/kill` (the kill switch, admins only). Authentication is the
 //! WebSocket's ([`Authenticated`]); an admin is a user whose policy claim (e.g. `role`) has the
-//! configured admin value.
+//! configured admin value. With `--admin-listen`, `/metrics` and the kill switch are served on that
+//! address only (`server::admin_router`).
+//!
+//! A user's usage is judged by a profile's period and budget: the caller's own is their token's
+//! profile; another user's, for an admin, is the profile the admin names (`&profile=`), else the
+//! profile of that user's most recent session record, else the default. The body says which and
+//! where it came from (`profile: {name, source}`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,6 +23,7 @@ use serde_json::Value;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::identity::now_secs;
+use crate::policy::{Policy, Profile};
 use crate::state::AppState;
 use crate::usage::Usage;
 
@@ -49,11 +56,21 @@ fn admin_only(what: &str) -> ApiError {
 #[derive(Serialize)]
 pub struct UsageReport {
     user: String,
+    profile: ProfileUsed,
     period: Period,
     usage: Usage,
     budget: Budget,
     open_sessions: u64,
     recent_sessions: Vec<Value>,
+}
+
+/// The profile whose period and budget a report uses, and why that one.
+#[derive(Serialize)]
+struct ProfileUsed {
+    name: String,
+    /// `token` (the caller's own), `query` (`&profile=`), `recent_session` (the user's most
+    /// recent session record), `default` (the policy's default profile).
+    source: &'static str,
 }
 
 #[derive(Serialize)]
@@ -71,7 +88,17 @@ struct Budget {
     spent: Option<&'static str>,
 }
 
-/// `GET /api/usage[?user=NAME]`.
+/// A profile of the policy in force by name (the default one included, which an open policy
+/// does not list).
+fn profile_named(policy: &Policy, name: &str) -> Option<Arc<Profile>> {
+    policy
+        .profiles
+        .get(name)
+        .cloned()
+        .or_else(|| (policy.default_profile.name == name).then(|| policy.default_profile.clone()))
+}
+
+/// `GET /api/usage[?user=NAME[&profile=P]]`.
 pub async fn usage(
     State(app): State<Arc<AppState>>,
     caller: Authenticated,
@@ -81,22 +108,52 @@ pub async fn usage(
         .get("user")
         .cloned()
         .unwrap_or_else(|| caller.identity.user.clone());
-    let limits = if user == caller.identity.user {
-        caller.profile.limits.clone()
-    } else if caller.is_admin(&app) {
-        app.policy().default_profile.limits.clone()
-    } else {
+    let asked = query.get("profile").filter(|p| !p.is_empty());
+    let own = user == caller.identity.user;
+    let admin = caller.is_admin(&app);
+    if !own && !admin {
         return Err(admin_only("read another user's usage"));
-    };
+    }
+    if asked.is_some_and(|p| *p != caller.profile.name) && !admin {
+        return Err(admin_only("judge usage under another profile"));
+    }
     let fleet = &app.fleet;
-    let (used, open, recent) = tokio::try_join!(
-        fleet.usage(&user, &limits),
-        fleet.store.open_sessions(&user),
-        fleet.store.recent_sessions(&user)
-    )
-    .map_err(state_unavailable)?;
+    let recent = fleet.store.recent_sessions(&user).await.map_err(state_unavailable)?;
+    let policy = app.policy();
+    let (profile, source) = match asked {
+        Some(name) => {
+            let profile = profile_named(&policy, name).ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "relay_unknown_profile",
+                    format!("This relay has no profile {name:?}."),
+                )
+            })?;
+            (profile, "query")
+        }
+        None if own => (caller.profile.clone(), "token"),
+        None => {
+            // Records are newest first; a profile since removed from the policy falls through.
+            let last = recent
+                .first()
+                .and_then(|r| r.get("profile"))
+                .and_then(Value::as_str)
+                .and_then(|name| profile_named(&policy, name));
+            match last {
+                Some(profile) => (profile, "recent_session"),
+                None => (policy.default_profile.clone(), "default"),
+            }
+        }
+    };
+    let limits = &profile.limits;
+    let (used, open) = tokio::try_join!(fleet.usage(&user, limits), fleet.store.open_sessions(&user))
+        .map_err(state_unavailable)?;
     let seconds = limits.period_secs();
     Ok(Json(UsageReport {
+        profile: ProfileUsed {
+            name: profile.name.clone(),
+            source,
+        },
         period: Period {
             name: limits.period_name(),
             start: now_secs() / seconds * seconds,
@@ -106,7 +163,7 @@ pub async fn usage(
             tokens: limits.budget_tokens,
             audio_tokens: limits.budget_audio_tokens,
             text_tokens: limits.budget_text_tokens,
-            spent: used.over_budget(&limits),
+            spent: used.over_budget(limits),
         },
         usage: used,
         user,

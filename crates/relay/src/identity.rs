@@ -83,6 +83,14 @@ pub fn now_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+/// The claims that pick a profile: `claim` (the policy's, e.g. `role`) = `profile`, for [`mint`]'s
+/// `extra` (`realtime-relay token --role admin`, `/dev/token?role=`).
+pub fn profile_claim(claim: &str, profile: &str) -> Map<String, Value> {
+    let mut claims = Map::new();
+    claims.insert(claim.to_owned(), Value::String(profile.to_owned()));
+    claims
+}
+
 /// Mint an HS256 token for `user`, valid `ttl_secs` (dev mode, the `token` command, tests).
 pub fn mint(
     secret: &Secret,
