@@ -35,6 +35,10 @@ pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "RELAY_LISTEN")]
     pub listen: Option<SocketAddr>,
+    /// A second address, for operators: when set, `/metrics` and `/api/admin/*` are served there
+    /// only (the public address answers 404 for them); unset: both on --listen.
+    #[arg(long, env = "RELAY_ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
     /// Seconds a client has to send a request's headers (also between two requests on one
     /// connection) before its connection is closed [default: 10].
     #[arg(long, env = "RELAY_HEADER_READ_TIMEOUT_SECS")]
@@ -199,6 +203,11 @@ pub struct ServeArgs {
     /// Pacing of the embedded emulator: realtime, fast, or a speed-up such as x4 [default: realtime].
     #[arg(long, env = "RELAY_EMULATOR_PACE")]
     pub emulator_pace: Option<String>,
+
+    /// Log lines on stderr: `text` (coloured only when stderr is a terminal and NO_COLOR is not
+    /// set) or `json` (one object per line, for log shippers) [default: text].
+    #[arg(long, env = "RELAY_LOG_FORMAT")]
+    pub log_format: Option<String>,
 }
 
 /// Where the relay sends sessions, and how it proves itself there.
@@ -298,6 +307,8 @@ impl Default for EdgeLimits {
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
     pub listen: SocketAddr,
+    /// `None`: `/metrics` and `/api/admin/*` on `listen` with the rest.
+    pub admin_listen: Option<SocketAddr>,
     pub edge: EdgeLimits,
     /// `None`: plain http and ws. The files were read and checked when this was resolved.
     pub tls: Option<crate::tls::TlsFiles>,
@@ -321,6 +332,7 @@ pub struct RelayConfig {
     /// `None`: any Origin.
     pub allowed_origins: Option<Vec<String>>,
     pub allow_no_origin: bool,
+    pub log_format: crate::logging::LogFormat,
 }
 
 /// A configuration that cannot work.
@@ -359,6 +371,10 @@ pub enum ConfigError {
     Pacing(#[from] realtime_emulator::config::PacingError),
     #[error("RELAY_REDIS_FAILURE: {0}")]
     FailureMode(#[from] crate::fleet::UnknownFailureMode),
+    #[error("RELAY_LOG_FORMAT: {0}")]
+    LogFormat(#[from] crate::logging::UnknownLogFormat),
+    #[error("the admin address {0} is the listen address: give it a port of its own")]
+    AdminListenSame(SocketAddr),
 }
 
 /// Every setting's default, in one table: resolution fills from it what no layer gave, and tests
@@ -387,6 +403,7 @@ pub struct Defaults {
     pub connect_timeout_secs: u64,
     pub shutdown_grace_secs: u64,
     pub emulator_pace: &'static str,
+    pub log_format: &'static str,
 }
 
 /// The defaults. See [`Defaults`].
@@ -413,6 +430,7 @@ pub const DEFAULTS: Defaults = Defaults {
     connect_timeout_secs: 10,
     shutdown_grace_secs: 10,
     emulator_pace: "realtime",
+    log_format: "text",
 };
 
 /// The longest header read timeout accepted: an hour is already far past any real client.
@@ -588,8 +606,18 @@ impl ServeArgs {
                     .map_err(|_| ConfigError::UnknownAlgorithm(name.to_owned()))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let listen = self.listen.unwrap_or(d.listen);
+        // Port 0 asks for any free port, for each listener its own.
+        if let Some(admin) = self.admin_listen
+            && admin == listen
+            && admin.port() != 0
+        {
+            return Err(ConfigError::AdminListenSame(admin));
+        }
         Ok(RelayConfig {
-            listen: self.listen.unwrap_or(d.listen),
+            listen,
+            admin_listen: self.admin_listen,
+            log_format: self.log_format.as_deref().unwrap_or(d.log_format).parse()?,
             edge,
             tls,
             upstream,

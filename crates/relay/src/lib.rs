@@ -13,13 +13,14 @@
 //! - [`listener`]: the accept loop: header read timeout, connection cap, the open-file limit, TLS handshakes.
 //! - [`tls`]: the certificate and key files, and the certificate in force (reloaded on SIGHUP);
 //!   [`devcert`]: a development CA and server certificate (`realtime-relay cert`).
-//! - [`server`]: routes and the checks made before an upgrade; [`api`]: `/metrics`, `/api/usage`, the kill switch.
+//! - [`server`]: routes (public, and the admin address's) and the checks made before an upgrade;
+//!   [`api`]: `/metrics`, `/api/usage`, the kill switch.
 //! - [`fleet`], [`store`]: session caps, budgets, usage and the kill switch, in memory or in Redis; [`usage`]: token counts.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`narrate`]: text to streamed speech (`POST /api/narrate`, the `narrate` command).
 //! - [`session`]: one session's task: connect, pump (the per-frame path), close; its queue, timers and metering.
 //! - [`web`]: the static web client, served at `/`.
-//! - [`logging`]: log filtering that keeps dependencies from printing secrets.
+//! - [`logging`]: log filtering that keeps dependencies from printing secrets; text or JSON lines.
 //! - [`close`]: how a session's end maps to close codes and notices (pure).
 //!
 //! [`start`] wires them together and returns a [`Relay`] whose [`Relay::shutdown`] drains sessions.
@@ -116,6 +117,8 @@ pub struct Relay {
     addr: SocketAddr,
     state: Arc<AppState>,
     listener: listener::Listener,
+    /// The admin address and its listener (`--admin-listen`).
+    admin: Option<(SocketAddr, listener::Listener)>,
     /// `None`: plain http and ws.
     tls: Option<tls::Tls>,
     embedded: Option<Embedded>,
@@ -126,8 +129,10 @@ pub struct Relay {
 pub async fn start(config: RelayConfig) -> Result<Relay, StartError> {
     install_crypto_provider();
     let dev_mode = config.dev_mode();
-    if dev_mode && !config.listen.ip().is_loopback() {
-        return Err(StartError::DevModeNotLoopback(config.listen));
+    for addr in std::iter::once(config.listen).chain(config.admin_listen) {
+        if dev_mode && !addr.ip().is_loopback() {
+            return Err(StartError::DevModeNotLoopback(addr));
+        }
     }
     let background = CancellationToken::new();
 
@@ -176,6 +181,16 @@ pub async fn start(config: RelayConfig) -> Result<Relay, StartError> {
         source,
     })?;
     info!(%addr, tls = tls.is_some(), upstream = upstream.label(), models = %config.models.join(","), "relay listening");
+    let admin_socket = match config.admin_listen {
+        Some(wanted) => {
+            let bind = |source| StartError::Bind { addr: wanted, source };
+            let socket = TcpListener::bind(wanted).await.map_err(bind)?;
+            let at = socket.local_addr().map_err(bind)?;
+            info!(addr = %at, "admin address listening: /metrics and /api/admin/* are served there only");
+            Some((at, socket))
+        }
+        None => None,
+    };
     if let Some(tls) = &tls {
         info!(cert = %tls.cert_path().display(), chain = tls.current_chain().len(), "serving https and wss");
     }
@@ -214,14 +229,32 @@ pub async fn start(config: RelayConfig) -> Result<Relay, StartError> {
         listener,
         app,
         state.clone(),
-        header_read_timeout,
-        max_connections,
-        tls.as_ref().map(tls::Tls::server_config),
+        listener::Options {
+            header_read_timeout,
+            max_connections,
+            tls: tls.as_ref().map(tls::Tls::server_config),
+            gauged: true,
+        },
     );
+    let admin = admin_socket.map(|(at, socket)| {
+        let served = listener::serve(
+            socket,
+            server::admin_router(state.clone()),
+            state.clone(),
+            listener::Options {
+                header_read_timeout,
+                max_connections: listener::ADMIN_MAX_CONNECTIONS,
+                tls: tls.as_ref().map(tls::Tls::server_config),
+                gauged: false,
+            },
+        );
+        (at, served)
+    });
     Ok(Relay {
         addr,
         state,
         listener,
+        admin,
         tls,
         embedded,
         background,
@@ -341,6 +374,17 @@ impl Relay {
         format!("{scheme}://{}", self.addr)
     }
 
+    /// The admin address (`--admin-listen`), if one is served.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(|(at, _)| *at)
+    }
+
+    /// `http://<admin addr>` (`https://` with TLS), if an admin address is served.
+    pub fn admin_url(&self) -> Option<String> {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        self.admin_addr().map(|at| format!("{scheme}://{at}"))
+    }
+
     /// `ws://<addr>/realtime`, or `wss://<addr>/realtime` with TLS.
     pub fn ws_url(&self) -> String {
         let scheme = if self.tls.is_some() { "wss" } else { "ws" };
@@ -414,7 +458,7 @@ impl Relay {
     /// Refuse new sessions (503; the listener stays open so that clients are told); let open
     /// sessions end by themselves until the grace period is over; then close the rest with 1001 and
     /// wait for them; then close the listener and whatever connections are left (half-open ones
-    /// too); then stop the embedded emulator.
+    /// too), and the admin address's likewise; then stop the embedded emulator.
     pub async fn shutdown(self) {
         let grace = self.state.config.limits.shutdown_grace;
         self.state.accepting.cancel();
@@ -432,7 +476,14 @@ impl Relay {
             // Each session needs at most a couple of close timeouts once told.
             let _ = tokio::time::timeout(Duration::from_secs(5), self.state.sessions.wait()).await;
         }
-        self.listener.close(listener::CLOSE_TIMEOUT).await;
+        // The admin address stays up through the drain (metrics of it), and closes the same way.
+        let admin = self.admin;
+        let admin = async move {
+            if let Some((_, l)) = admin {
+                l.close(listener::CLOSE_TIMEOUT).await;
+            }
+        };
+        tokio::join!(self.listener.close(listener::CLOSE_TIMEOUT), admin);
         self.background.cancel();
         if let Some(e) = self.embedded {
             let _ = e.emulator.shutdown().await;

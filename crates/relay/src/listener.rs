@@ -31,6 +31,11 @@
 //! Each is logged at debug. Then hyper serves the TLS stream exactly as it serves a plain socket;
 //! its header read timeout starts after the handshake.
 //!
+//! The admin address (`--admin-listen`) is a second listener of this same loop, with its own
+//! [`ADMIN_MAX_CONNECTIONS`] places (so that a flood of the public port cannot lock operators
+//! out), the same header read timeout and TLS, and its own router; [`crate::Relay::shutdown`]
+//! closes it after the public one.
+//!
 //! HTTP/1 only, as `axum::serve` did here (axum is built without `http2`): the WebSocket clients
 //! of the Realtime API upgrade over HTTP/1.1, and HTTP/2 would let one connection carry many
 //! requests past the connection cap, while hyper's header read timeout exists for HTTP/1 only.
@@ -169,22 +174,40 @@ struct Edge {
     connections: TaskTracker,
     /// Cancelled to cut every connection at once.
     cut: CancellationToken,
+    /// Whether connections move `relay_connections_open`.
+    gauged: bool,
 }
 
-/// Serve `router` on `listener` until [`Listener::close`]; over TLS with `tls`.
-pub fn serve(
-    listener: TcpListener,
-    router: Router,
-    state: Arc<AppState>,
-    header_read_timeout: Duration,
-    max_connections: usize,
-    tls: Option<Arc<rustls::ServerConfig>>,
-) -> Listener {
+/// Most connections open at once on the admin address (`--admin-listen`): scrapers and operators,
+/// a few at a time. Its own places, so a flood of the public address cannot lock them out.
+pub const ADMIN_MAX_CONNECTIONS: usize = 64;
+
+/// How one listener serves.
+pub struct Options {
+    pub header_read_timeout: Duration,
+    pub max_connections: usize,
+    /// `None`: plain HTTP.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Whether `relay_connections_open` and `relay_connections_max` are this listener's: the
+    /// public one's; the admin address's connections are not client connections.
+    pub gauged: bool,
+}
+
+/// Serve `router` on `listener` until [`Listener::close`].
+pub fn serve(listener: TcpListener, router: Router, state: Arc<AppState>, options: Options) -> Listener {
+    let Options {
+        header_read_timeout,
+        max_connections,
+        tls,
+        gauged,
+    } = options;
     let max_connections = max_connections.clamp(1, Semaphore::MAX_PERMITS);
-    state
-        .metrics
-        .connections_max
-        .set(i64::try_from(max_connections).unwrap_or(i64::MAX));
+    if gauged {
+        state
+            .metrics
+            .connections_max
+            .set(i64::try_from(max_connections).unwrap_or(i64::MAX));
+    }
     let mut http = http1::Builder::new();
     // The head's size is checked twice by hyper: on a complete head (`max_header_size`) and while
     // an incomplete one is buffered (`max_buf_size`, which also bounds its read buffer).
@@ -202,6 +225,7 @@ pub fn serve(
         tls: tls.map(|config| (TlsAcceptor::from(config), header_read_timeout, tls_required_response())),
         connections: TaskTracker::new(),
         cut: CancellationToken::new(),
+        gauged,
     });
     let stop = CancellationToken::new();
     let task = tokio::spawn(accept_loop(listener, edge.clone(), stop.clone()));
@@ -258,8 +282,10 @@ async fn accept_loop(listener: TcpListener, edge: Arc<Edge>, stop: CancellationT
         let _ = tcp.set_nodelay(true);
         match edge.places.clone().try_acquire_owned() {
             Ok(place) => {
-                let gauge = edge.state.metrics.connections_open.clone();
-                gauge.inc();
+                let gauge = edge.gauged.then(|| edge.state.metrics.connections_open.clone());
+                if let Some(g) = &gauge {
+                    g.inc();
+                }
                 let io = Counted {
                     tcp,
                     _place: place,
@@ -457,12 +483,14 @@ fn tls_required_response() -> Bytes {
 struct Counted {
     tcp: TcpStream,
     _place: OwnedSemaphorePermit,
-    gauge: IntGauge,
+    gauge: Option<IntGauge>,
 }
 
 impl Drop for Counted {
     fn drop(&mut self) {
-        self.gauge.dec();
+        if let Some(g) = &self.gauge {
+            g.dec();
+        }
     }
 }
 

@@ -1,5 +1,5 @@
 //! Log lines an operator can trust: filtering that keeps secrets out whatever level is asked for,
-//! and escaping of what clients control.
+//! escaping of what clients control, and the format they are written in.
 //!
 //! The relay itself never logs a key, a token or a payload. Its dependencies might: tungstenite at
 //! `trace` prints the whole upstream handshake request, `api-key` header included, and frames.
@@ -9,10 +9,65 @@
 //! A string a client chose (a token's `sub`, a query parameter) is logged through [`Untrusted`],
 //! which escapes control and invisible characters: a newline in a `sub` cannot start a forged log
 //! line, nor a bidi override disguise one.
+//!
+//! [`init`] writes the lines on stderr in the configured [`LogFormat`] (`RELAY_LOG_FORMAT`): `text`
+//! for people, with ANSI colour only when stderr is a terminal and `NO_COLOR` is not set (so a log
+//! file or a pipe never gets escape codes), or `json`, one object per line for log shippers
+//! (tracing-subscriber's JSON formatter: `timestamp`, `level`, `fields`, `target`, the spans). The
+//! same hardened filter applies to both.
 
 use std::fmt;
+use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
+
+/// How log lines are written (`RELAY_LOG_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A log format that is neither `text` nor `json`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the log format must be `text` or `json`, not {0:?}")]
+pub struct UnknownLogFormat(pub String);
+
+impl std::str::FromStr for LogFormat {
+    type Err = UnknownLogFormat;
+    fn from_str(s: &str) -> Result<Self, UnknownLogFormat> {
+        match s.trim() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(UnknownLogFormat(other.to_owned())),
+        }
+    }
+}
+
+/// Whether text lines get ANSI colour: only on a terminal, and never with `NO_COLOR` set to
+/// anything but the empty string (<https://no-color.org>).
+pub fn colour(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+/// Install the global subscriber: `filter` (hardened) and `format`, on stderr. A second call (a
+/// subscriber already set, as in tests) changes nothing.
+pub fn init(format: LogFormat, filter: EnvFilter) {
+    let filter = harden(filter);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder
+            .with_ansi(colour(
+                std::io::stderr().is_terminal(),
+                std::env::var_os("NO_COLOR").as_deref(),
+            ))
+            .try_init(),
+        LogFormat::Json => builder.json().with_ansi(false).try_init(),
+    };
+}
 
 /// A client-controlled string for a log field: shown as written, but with control and
 /// non-printable characters escaped (`\n`, `\u{202e}`) and at most 256 characters.
@@ -48,7 +103,12 @@ pub const CAPPED_TARGETS: &[&str] = &["tungstenite", "tokio_tungstenite"];
 
 /// `RUST_LOG` (default `info`), hardened.
 pub fn env_filter() -> EnvFilter {
-    harden(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+    env_filter_or("info")
+}
+
+/// `RUST_LOG`, or `default` without it, hardened.
+pub fn env_filter_or(default: &str) -> EnvFilter {
+    harden(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default)))
 }
 
 /// Add the caps to `filter` (more specific directives win, so these hold over a global `trace`).
@@ -84,6 +144,19 @@ mod tests {
         assert_eq!(Untrusted(&"a".repeat(300)).to_string().chars().count(), 257);
     }
     use tracing::level_filters::LevelFilter;
+
+    #[test]
+    fn formats_and_colour() {
+        assert_eq!("json".parse(), Ok(LogFormat::Json));
+        assert_eq!("text".parse(), Ok(LogFormat::Text));
+        assert!("yaml".parse::<LogFormat>().is_err());
+        let set = std::ffi::OsStr::new("1");
+        let empty = std::ffi::OsStr::new("");
+        assert!(colour(true, None));
+        assert!(colour(true, Some(empty)), "an empty NO_COLOR is unset");
+        assert!(!colour(true, Some(set)), "NO_COLOR wins over a terminal");
+        assert!(!colour(false, None), "a file or a pipe never gets colour");
+    }
 
     #[test]
     fn caps_apply_only_where_trace_is_on() {

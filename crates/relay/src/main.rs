@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use realtime_relay::config::ServeArgs;
 use realtime_relay::identity;
+use realtime_relay::logging::LogFormat;
 use realtime_relay::secret::Secret;
 
 /// jemalloc, not glibc's malloc: the downlink allocates and frees a frame-sized buffer for every
@@ -34,7 +35,7 @@ enum Command {
     /// embedded emulator when nothing is configured).
     Narrate(Box<NarrateArgs>),
     /// Print an end-user token: signed with RELAY_JWT_SECRET if set, else asked from a running
-    /// dev-mode relay.
+    /// dev-mode relay. --role names the user's profile (e.g. admin).
     Token(TokenArgs),
     /// Write a development CA and a server certificate signed by it (for localhost, 127.0.0.1, ::1
     /// and each --host) for --tls-cert / --tls-key, and print how each client trusts the CA.
@@ -92,6 +93,16 @@ struct TokenArgs {
     /// Lifetime in seconds.
     #[arg(long, default_value_t = 12 * 3600)]
     ttl: u64,
+    /// The profile the token picks (e.g. `admin`, with the configured RELAY_ADMIN_ROLE): the value
+    /// of the policy's claim. Without it, the policy's default profile.
+    #[arg(long)]
+    role: Option<String>,
+    /// The claim --role is written in [default: the `claim` of --policy's file, else `role`].
+    #[arg(long)]
+    claim: Option<String>,
+    /// The policy file whose `claim` names the profile (as for `serve`).
+    #[arg(long, env = "RELAY_POLICY")]
+    policy: Option<std::path::PathBuf>,
     /// The running dev relay to ask (when RELAY_JWT_SECRET is not set).
     #[arg(long, env = "RELAY_URL", default_value = "http://127.0.0.1:8080")]
     relay: String,
@@ -113,13 +124,24 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(realtime_relay::logging::env_filter())
-        .init();
+    // Resolved first: the log format is a setting (nothing is logged while resolving).
     let config = args.resolve()?;
+    let format = config.log_format;
+    realtime_relay::logging::init(format, realtime_relay::logging::env_filter());
     let relay = realtime_relay::start(config).await?;
-    println!("realtime-relay is running at {}/", relay.http_url());
-    if let Some(token) = relay.dev_token("dev") {
+    if format == LogFormat::Json {
+        // Every line a log shipper reads is JSON: the address is in the `relay listening` event,
+        // and a dev token is not printed (GET /dev/token gives one).
+        tracing::info!(url = %relay.http_url(), dev_mode = relay.dev_token("dev").is_some(), "realtime-relay is running");
+    } else {
+        println!("realtime-relay is running at {}/", relay.http_url());
+        if let Some(admin) = relay.admin_url() {
+            println!("metrics and admin APIs at {admin}/");
+        }
+    }
+    if format == LogFormat::Text
+        && let Some(token) = relay.dev_token("dev")
+    {
         println!("dev token (user \"dev\"): {token}");
         let me = me();
         println!("more: {me} token --user NAME --relay {url}", url = relay.http_url());
@@ -188,17 +210,31 @@ async fn shutdown_signal() {
 }
 
 async fn token(args: TokenArgs) -> anyhow::Result<()> {
-    if let Some(secret) = args.jwt_secret.filter(|s| !s.is_empty()) {
-        let token = identity::mint(&secret, &args.user, args.ttl, Default::default())?;
+    if let Some(secret) = args.jwt_secret.clone().filter(|s| !s.is_empty()) {
+        let mut claims = serde_json::Map::new();
+        if let Some(role) = &args.role {
+            let claim = match (&args.claim, &args.policy) {
+                (Some(claim), _) => claim.clone(),
+                (None, Some(path)) => realtime_relay::policy::Policy::load(path)?.claim,
+                (None, None) => "role".to_owned(),
+            };
+            claims = identity::profile_claim(&claim, role);
+        }
+        let token = identity::mint(&secret, &args.user, args.ttl, claims)?;
         println!("{token}");
         return Ok(());
     }
     realtime_relay::install_crypto_provider();
     let url = format!("{}/dev/token", args.relay.trim_end_matches('/'));
     let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
+    // A dev relay writes the role in its own policy's claim.
+    let mut query = vec![("user", args.user.clone()), ("ttl", args.ttl.to_string())];
+    if let Some(role) = &args.role {
+        query.push(("role", role.clone()));
+    }
     let response = client
         .get(&url)
-        .query(&[("user", args.user.as_str()), ("ttl", &args.ttl.to_string())])
+        .query(&query)
         .send()
         .await
         .with_context(|| format!("asking {url} (is a dev-mode relay running there?)"))?;
@@ -225,12 +261,8 @@ async fn token(args: TokenArgs) -> anyhow::Result<()> {
 
 async fn narrate(args: NarrateArgs) -> anyhow::Result<()> {
     use realtime_relay::narrate::{self, Progress};
-    tracing_subscriber::fmt()
-        .with_env_filter(realtime_relay::logging::harden(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        ))
-        .with_writer(std::io::stderr)
-        .init();
+    let config = args.serve.clone().resolve()?;
+    realtime_relay::logging::init(config.log_format, realtime_relay::logging::env_filter_or("warn"));
     let text = match (&args.text, &args.file) {
         (Some(t), _) => t.clone(),
         (None, Some(path)) => std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
@@ -238,7 +270,6 @@ async fn narrate(args: NarrateArgs) -> anyhow::Result<()> {
     };
     let speakers = args.speakers.iter().cloned().collect();
     let parts = narrate::parts(&text, &args.voice, &speakers, narrate::SEGMENT_CHARS)?;
-    let config = args.serve.resolve()?;
     let background = tokio_util::sync::CancellationToken::new();
     let (upstream, embedded) = realtime_relay::open_upstream(&config, &background).await?;
     let model = config.models.first().cloned().context("no model configured")?;

@@ -7,6 +7,11 @@
 //! model, 429 the user's session cap or budget, and last 426 not a WebSocket request (last, so that a
 //! browser's plain GET, which is how it learns why its WebSocket was refused, sees the 429 too). Only
 //! a request that passes every check becomes a session ([`crate::session::run`]).
+//!
+//! With `--admin-listen`, [`admin_router`] serves `/metrics` and `/api/admin/*` on that address
+//! instead of the public one. `/readyz` says whether this instance should get traffic: not when
+//! shutting down, nor without its upstream, nor, in the `closed` failure mode, without its fleet
+//! state.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,7 +28,8 @@ use tracing::{debug, info};
 
 use crate::auth::{Accepting, Authenticated};
 use crate::dialect::Dialect;
-use crate::error::{ApiError, count_refusals};
+use crate::error::{ApiError, count_refusals, error_body};
+use crate::fleet::FailureMode;
 use crate::identity;
 use crate::logging::Untrusted;
 use crate::session::{self, SessionContext};
@@ -35,9 +41,11 @@ pub const SUBPROTOCOLS: [&str; 2] = ["realtime", "openai-beta.realtime-v1"];
 /// Lifetime of dev tokens: 12 hours.
 pub const DEV_TOKEN_TTL_SECS: u64 = 12 * 3600;
 
-/// The relay's routes, every refusal counted.
+/// The relay's public routes, every refusal counted. With an admin address configured,
+/// `/metrics` and `/api/admin/*` are not among them (they answer the 404 of any unknown path):
+/// they are [`admin_router`]'s.
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+    let public = Router::new()
         .route("/realtime", get(realtime))
         .route("/openai/v1/realtime", get(realtime))
         // The preview protocol's path (`?api-version=…&deployment=…`): see `crate::dialect`.
@@ -46,12 +54,35 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/dev/token", get(dev_token))
-        .route("/metrics", get(crate::api::metrics))
         .route("/api/usage", get(crate::api::usage))
-        .route("/api/narrate", post(crate::narrate::http::narrate_handler))
-        .route("/api/admin/users/{user}/kill", post(crate::api::kill))
+        .route("/api/narrate", post(crate::narrate::http::narrate_handler));
+    let routes = if state.config.admin_listen.is_some() {
+        public
+    } else {
+        public.merge(operator_routes())
+    };
+    routes
         .with_state(state.clone())
         .merge(crate::web::router(state.clone()))
+        .layer(middleware::from_fn_with_state(state, count_refusals))
+}
+
+/// What operators use: metrics and the admin APIs (their authentication is their own, as on the
+/// public address).
+fn operator_routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/metrics", get(crate::api::metrics))
+        .route("/api/admin/users/{user}/kill", post(crate::api::kill))
+}
+
+/// The routes of the admin address (`--admin-listen`): `/metrics`, `/api/admin/*`, and the probes
+/// `/healthz` and `/readyz`; any other path is the JSON 404. Every refusal counted.
+pub fn admin_router(state: Arc<AppState>) -> Router {
+    operator_routes()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .fallback(crate::web::not_found)
+        .with_state(state.clone())
         .layer(middleware::from_fn_with_state(state, count_refusals))
 }
 
@@ -114,29 +145,73 @@ async fn realtime(
         .on_upgrade(move |socket| tracker.track_future(session::run(socket, ctx))))
 }
 
-/// `GET /readyz`'s body.
+/// `GET /readyz`'s body; when not ready, with the API's `error` object saying why.
 #[derive(Serialize)]
 struct Readiness<'a> {
     ready: bool,
     upstream: &'a str,
     upstream_reachable: bool,
     shutting_down: bool,
+    /// `memory`, `redis`.
+    fleet_state: &'static str,
+    /// Whether the fleet state answers (in memory: always).
+    fleet_state_reachable: bool,
+    /// `open` or `closed` (`RELAY_REDIS_FAILURE`).
+    fleet_state_failure: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<serde_json::Value>,
 }
 
-/// `GET /readyz`: 200 when the upstream is reachable and the relay is not shutting down, else 503.
+/// How long `/readyz` waits for the fleet state to answer a ping (the Redis client's own timeouts
+/// are 1 s each for connecting and answering).
+const STATE_PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// `GET /readyz`: 200 when the relay is not shutting down, its upstream is reachable, and — in
+/// the `closed` failure mode, where new sessions need it — the fleet state answers; else 503 with
+/// an `error` in the API's shape beside the readiness fields. In the `open` mode the fleet state's
+/// reachability is reported, and does not make the relay unready: it admits sessions without it.
 async fn readyz(State(app): State<Arc<AppState>>) -> Response {
     let shutting_down = app.accepting.is_cancelled();
     let reachable = !shutting_down && app.upstream_reachable().await;
-    let status = if reachable {
-        StatusCode::OK
+    let fleet = &app.fleet;
+    let state_reachable = matches!(
+        tokio::time::timeout(STATE_PING_TIMEOUT, fleet.store.ping()).await,
+        Ok(Ok(()))
+    );
+    let state_needed = fleet.failure == FailureMode::Closed;
+    let refusal = if shutting_down {
+        Some(ApiError::shutting_down())
+    } else if !reachable {
+        Some(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "relay_upstream_unreachable",
+            "The relay cannot reach its upstream.",
+        ))
+    } else if state_needed && !state_reachable {
+        Some(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "relay_state_unavailable",
+            "The fleet state (Redis) is unreachable and RELAY_REDIS_FAILURE=closed: new sessions are refused.",
+        ))
     } else {
-        StatusCode::SERVICE_UNAVAILABLE
+        None
     };
+    let status = refusal.as_ref().map_or(StatusCode::OK, |e| e.status);
     let body = Readiness {
-        ready: reachable,
+        ready: refusal.is_none(),
         upstream: app.upstream.label(),
         upstream_reachable: reachable,
         shutting_down,
+        fleet_state: fleet.store.kind(),
+        fleet_state_reachable: state_reachable,
+        fleet_state_failure: match fleet.failure {
+            FailureMode::Open => "open",
+            FailureMode::Closed => "closed",
+        },
+        error: refusal.and_then(|e| {
+            let body: serde_json::Value = serde_json::from_str(&error_body(e.status, &e.code, &e.message)).ok()?;
+            body.get("error").cloned()
+        }),
     };
     (status, Json(body)).into_response()
 }
@@ -149,7 +224,7 @@ struct DevToken<'a> {
     expires_in: u64,
 }
 
-/// `GET /dev/token?user=NAME`: a token for a dev-mode relay (404 in any other mode). Dev mode only
+/// `GET /dev/token?user=NAME[&role=PROFILE]`: a token for a dev-mode relay (404 in any other mode). Dev mode only
 /// listens on loopback, so only this machine can ask. JSON (`{token, user, expires_in}`), or with
 /// `&format=text` the bare token and a newline, for `TOKEN=$(curl …)`.
 async fn dev_token(
@@ -173,7 +248,12 @@ async fn dev_token(
         .and_then(|t| t.parse::<u64>().ok())
         .unwrap_or(DEV_TOKEN_TTL_SECS)
         .min(7 * 24 * 3600);
-    let token = identity::mint(secret, user, ttl, Default::default())
+    // `&role=NAME`: the policy's claim, so that a dev relay's admin can be tried too.
+    let claims = match query.get("role").filter(|r| !r.is_empty()) {
+        Some(role) => identity::profile_claim(&app.policy().claim, role),
+        None => Default::default(),
+    };
+    let token = identity::mint(secret, user, ttl, claims)
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "token_error", e.to_string()))?;
     info!(user = %Untrusted(user), "dev token issued");
     if query.get("format").is_some_and(|f| f == "text") {

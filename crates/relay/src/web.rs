@@ -102,7 +102,7 @@ async fn embedded(uri: Uri) -> Response {
 
 /// Any path the relay does not serve: 404 in the API's error shape (so a client pointed at the
 /// wrong path says why), logged (the path only: a query may carry a key) and counted as a refusal.
-async fn not_found(uri: Uri) -> ApiError {
+pub async fn not_found(uri: Uri) -> ApiError {
     let path: String = uri.path().chars().take(200).collect();
     info!(path = %Untrusted(&path), "no such path");
     ApiError::new(

@@ -126,6 +126,15 @@ impl Store {
         }
     }
 
+    /// Whether the state answers (`/readyz`): in memory always; Redis a `PING`, within its
+    /// client's timeouts.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Memory(_) => Ok(()),
+            Store::Redis(r) => r.ping().await,
+        }
+    }
+
     /// `redis` or `memory`, for logs.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -238,6 +238,14 @@ impl RedisStore {
         Ok(self.ok(list.iter().filter_map(|s| serde_json::from_str(s).ok()).collect()))
     }
 
+    /// A `PING` (for `/readyz`), on the shared connection with its 1 s timeouts.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut c = self.conn().await?;
+        let _: String = redis::cmd("PING").query_async(&mut c).await.map_err(|e| self.failed(e))?;
+        self.recovered();
+        Ok(())
+    }
+
     pub async fn publish_kill(&self, user: &str) -> Result<(), StoreError> {
         let mut c = self.conn().await?;
         let _: i64 = c.publish(KILL_CHANNEL, user).await.map_err(|e| self.failed(e))?;
