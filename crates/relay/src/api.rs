@@ -146,8 +146,8 @@ pub async fn usage(
         }
     };
     let limits = &profile.limits;
-    let (used, open) = tokio::try_join!(fleet.usage(&user, limits), fleet.store.open_sessions(&user))
-        .map_err(state_unavailable)?;
+    let (used, open) =
+        tokio::try_join!(fleet.usage(&user, limits), fleet.store.open_sessions(&user)).map_err(state_unavailable)?;
     let seconds = limits.period_secs();
     Ok(Json(UsageReport {
         profile: ProfileUsed {

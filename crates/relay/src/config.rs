@@ -799,7 +799,10 @@ mod tests {
     #[test]
     fn the_admin_address_and_the_log_format() {
         let c = resolve(ServeArgs::default()).unwrap();
-        assert_eq!(c.admin_listen, None, "metrics and admin APIs on the public address by default");
+        assert_eq!(
+            c.admin_listen, None,
+            "metrics and admin APIs on the public address by default"
+        );
         assert_eq!(c.log_format, crate::logging::LogFormat::Text);
         let file: ServeArgs = toml::from_str("admin_listen = \"127.0.0.1:9090\"\nlog_format = \"json\"\n").unwrap();
         let c = resolve(file).unwrap();
@@ -816,7 +819,10 @@ mod tests {
             admin_listen: Some("127.0.0.1:0".parse().unwrap()),
             ..Default::default()
         };
-        assert!(resolve(any_two).is_ok(), "port 0: each listener gets a free port of its own");
+        assert!(
+            resolve(any_two).is_ok(),
+            "port 0: each listener gets a free port of its own"
+        );
         let bad = ServeArgs {
             log_format: Some("yaml".into()),
             ..Default::default()

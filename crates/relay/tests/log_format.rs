@@ -14,7 +14,11 @@ use serde_json::Value;
 const ESC: u8 = 0x1b;
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// The relay's binary in dev mode on a free port, with `format`, `RUST_LOG=debug` (the most lines
@@ -97,9 +101,16 @@ async fn json_logs_are_one_object_per_line_without_escape_codes() {
     assert!(message("realtime-relay is running"), "the banner is a log event");
     assert!(message("no such path"));
     assert!(message("relay stopped"));
-    assert!(lines.iter().all(|l| l["level"].is_string() && l["timestamp"].is_string()));
     assert!(
-        String::from_utf8(stdout).unwrap().lines().all(|l| serde_json::from_str::<Value>(l).is_ok()),
+        lines
+            .iter()
+            .all(|l| l["level"].is_string() && l["timestamp"].is_string())
+    );
+    assert!(
+        String::from_utf8(stdout)
+            .unwrap()
+            .lines()
+            .all(|l| serde_json::from_str::<Value>(l).is_ok()),
         "nothing but JSON on stdout either"
     );
     let _ = std::fs::remove_dir_all(&dir);
@@ -121,5 +132,8 @@ async fn text_logs_to_a_pipe_have_no_escape_codes() {
     let text = String::from_utf8(stderr).unwrap();
     assert!(text.contains("relay listening"), "{text}");
     assert!(text.contains("no such path"), "{text}");
-    assert!(text.lines().all(|l| serde_json::from_str::<Value>(l).is_err()), "text, not JSON");
+    assert!(
+        text.lines().all(|l| serde_json::from_str::<Value>(l).is_err()),
+        "text, not JSON"
+    );
 }

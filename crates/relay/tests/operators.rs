@@ -109,7 +109,10 @@ async fn an_admin_token_from_the_token_command_uses_the_kill_switch_and_usage_vi
         Some(&plain),
     )
     .await;
-    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("relay_admin_only")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("relay_admin_only"))
+    );
 }
 
 #[tokio::test]
@@ -164,7 +167,11 @@ limits = { budget_tokens = 5000, budget_period = "hour" }
     let own = usage(String::new());
     eventually("alice's session record is kept", || {
         let (own, t) = (own.clone(), alice_token.clone());
-        async move { get_as(&own, &t).await.1["recent_sessions"].as_array().is_some_and(|r| !r.is_empty()) }
+        async move {
+            get_as(&own, &t).await.1["recent_sessions"]
+                .as_array()
+                .is_some_and(|r| !r.is_empty())
+        }
     })
     .await;
 
@@ -183,7 +190,10 @@ limits = { budget_tokens = 5000, budget_period = "hour" }
     assert_eq!(body["budget"]["tokens"], 100);
     assert_eq!(body["period"]["name"], "day");
     let (status, body) = get_as(&usage(format!("user={alice}&profile=platinum")), &admin).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("relay_unknown_profile")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("relay_unknown_profile"))
+    );
 
     // A user who never had a session: the default profile, and it says so.
     let (_, body) = get_as(&usage(format!("user={}", unique("nobody"))), &admin).await;
@@ -194,7 +204,10 @@ limits = { budget_tokens = 5000, budget_period = "hour" }
     let (_, body) = get_as(&own, &alice_token).await;
     assert_eq!(body["profile"], json!({"name": "gold", "source": "token"}));
     let (status, body) = get_as(&usage("profile=basic".into()), &alice_token).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("relay_admin_only")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("relay_admin_only"))
+    );
     let (status, _) = get_as(&usage("user=root".into()), &alice_token).await;
     assert_eq!(status, 403);
 }
@@ -208,7 +221,16 @@ struct RedisServer {
 impl RedisServer {
     async fn start(port: u16) -> RedisServer {
         let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -237,7 +259,11 @@ impl Drop for RedisServer {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 async fn readyz(relay: &realtime_relay::Relay) -> (u16, Value) {
@@ -279,7 +305,10 @@ async fn readyz_is_503_without_the_fleet_state_in_the_closed_mode_only() {
 
     let port = server.port;
     let _back = RedisServer::start(port).await;
-    eventually("ready again once Redis is back", || async { readyz(&closed).await.0 == 200 }).await;
+    eventually("ready again once Redis is back", || async {
+        readyz(&closed).await.0 == 200
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -336,12 +365,18 @@ async fn the_admin_address_serves_metrics_and_admin_apis_and_the_public_port_doe
     assert_eq!(text.status().as_u16(), 200);
     let text = text.text().await.unwrap();
     assert!(text.contains("relay_sessions_active 1"), "{text}");
-    assert!(text.contains("relay_handshake_refusals_total{code=\"not_found\"} 2"), "{text}");
+    assert!(
+        text.contains("relay_handshake_refusals_total{code=\"not_found\"} 2"),
+        "{text}"
+    );
     let kill = format!("{admin_url}/api/admin/users/{user}/kill");
     let (status, body) = post_as(&kill, None).await;
     assert_eq!((status, body["error"]["code"].as_str()), (401, Some("missing_token")));
     let (status, body) = post_as(&kill, Some(&token(&user))).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("relay_admin_only")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("relay_admin_only"))
+    );
     let (status, body) = post_as(&kill, Some(&admin)).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["ended_on_this_instance"], 1);
@@ -349,15 +384,28 @@ async fn the_admin_address_serves_metrics_and_admin_apis_and_the_public_port_doe
     assert_eq!(close.map(|c| c.0), Some(1008));
     assert_eq!(get_json(&format!("{admin_url}/readyz")).await.0, 200);
     let (status, body) = get_json(&format!("{admin_url}/realtime")).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")), "no sessions here");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("not_found")),
+        "no sessions here"
+    );
 
     // The relay's own accept loop: a connection that sends no request is closed at the header
     // read timeout, and counted.
-    let mut silent = tokio::net::TcpStream::connect(relay.admin_addr().unwrap()).await.unwrap();
+    let mut silent = tokio::net::TcpStream::connect(relay.admin_addr().unwrap())
+        .await
+        .unwrap();
     let mut buf = [0u8; 64];
-    let read = tokio::time::timeout(WAIT, silent.read(&mut buf)).await.expect("closed by the relay");
+    let read = tokio::time::timeout(WAIT, silent.read(&mut buf))
+        .await
+        .expect("closed by the relay");
     assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
-    let metrics = reqwest::get(format!("{admin_url}/metrics")).await.unwrap().text().await.unwrap();
+    let metrics = reqwest::get(format!("{admin_url}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(
         metrics.contains("relay_handshake_refusals_total{code=\"header_read_timeout\"} 1"),
         "{metrics}"
@@ -366,7 +414,10 @@ async fn the_admin_address_serves_metrics_and_admin_apis_and_the_public_port_doe
     // Shutdown closes the admin address too.
     let addr = relay.admin_addr().unwrap();
     relay.shutdown().await;
-    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "nothing listens after shutdown");
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "nothing listens after shutdown"
+    );
 }
 
 #[tokio::test]

@@ -241,7 +241,10 @@ impl RedisStore {
     /// A `PING` (for `/readyz`), on the shared connection with its 1 s timeouts.
     pub async fn ping(&self) -> Result<(), StoreError> {
         let mut c = self.conn().await?;
-        let _: String = redis::cmd("PING").query_async(&mut c).await.map_err(|e| self.failed(e))?;
+        let _: String = redis::cmd("PING")
+            .query_async(&mut c)
+            .await
+            .map_err(|e| self.failed(e))?;
         self.recovered();
         Ok(())
     }
