@@ -132,7 +132,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if format == LogFormat::Json {
         // Every line a log shipper reads is JSON: the address is in the `relay listening` event,
         // and a dev token is not printed (GET /dev/token gives one).
-        tracing::info!(url = %relay.http_url(), dev_mode = relay.dev_token("dev").is_some(), "realtime-relay is running");
+        tracing::info!(url = %relay.http_url(), dev_mode = relay.state().dev_secret.is_some(), "realtime-relay is running");
     } else {
         println!("realtime-relay is running at {}/", relay.http_url());
         if let Some(admin) = relay.admin_url() {
