@@ -433,3 +433,25 @@ async fn without_an_admin_address_metrics_and_admin_apis_stay_on_the_public_port
     .await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn a_dev_relay_mints_an_admin_token_with_the_role_in_its_policys_claim() {
+    let relay = relay(ServeArgs {
+        jwt_secret: None,
+        policy: Some(example_policy()),
+        ..args()
+    })
+    .await;
+    let dev_token = |query: &str| {
+        let url = format!("{}/dev/token?user=ops&format=text{query}", relay.http_url());
+        async move { reqwest::get(url).await.unwrap().text().await.unwrap().trim().to_owned() }
+    };
+    let kill = format!("{}/api/admin/users/x/kill", relay.http_url());
+    let (status, body) = post_as(&kill, Some(&dev_token("&role=admin").await)).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post_as(&kill, Some(&dev_token("").await)).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("relay_admin_only"))
+    );
+}
