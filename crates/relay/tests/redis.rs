@@ -121,7 +121,7 @@ async fn a_dead_instances_slots_expire_with_its_lease() {
         dead.acquire(&user, "rs_dead", Some(1), Duration::from_secs(2))
             .await
             .unwrap(),
-        Admission::Admitted
+        Admission::Admitted { kill_generation: 0 }
     );
     let live = relay(fleet_args(REDIS, "{ max_sessions_per_user = 1 }")).await;
     let t = token_as(&user, None);
