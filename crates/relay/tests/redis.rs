@@ -5,9 +5,9 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::redis_server::{RedisServer, free_port};
 use common::*;
 use realtime_relay::config::ServeArgs;
 use realtime_relay::identity;
@@ -167,63 +167,6 @@ async fn usage_is_shared_across_instances() {
     );
 }
 
-struct RedisServer {
-    child: Child,
-    port: u16,
-}
-
-impl RedisServer {
-    fn start(port: u16) -> RedisServer {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server is installed (scripts/setup.sh)");
-        RedisServer { child, port }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    async fn until_up(&self) {
-        let port = self.port;
-        eventually("redis-server is up", || async move {
-            tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok()
-        })
-        .await;
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test]
 async fn a_redis_outage_follows_the_failure_mode_and_recovery_needs_no_restart() {
     let mut server = RedisServer::start(free_port());
@@ -257,8 +200,7 @@ async fn a_redis_outage_follows_the_failure_mode_and_recovery_needs_no_restart()
         "fail-open keeps admitting"
     );
 
-    let port = server.port;
-    let _restarted = RedisServer::start(port);
+    let _restarted = RedisServer::start(server.port);
     let url = closed.ws_url();
     eventually("the fail-closed relay recovers by itself", || async {
         refused_code(&url, &t).await.is_none()

@@ -2,6 +2,8 @@
 //! client with each token carrier, and a scriptable fake upstream that records what it receives.
 #![allow(dead_code)]
 
+pub mod redis_server;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
