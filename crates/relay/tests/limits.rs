@@ -309,3 +309,69 @@ async fn an_admin_ends_a_users_sessions() {
         "the one response's usage"
     );
 }
+
+/// `relay_frames_total`/`relay_bytes_total` are what crossed the relay, to the frame: a profile
+/// that owns the session (so `session.created` is passed on by the opening, not the pump), frames
+/// sent before the upstream is open (held, then judged), a response, and a close. The client counts
+/// what it sent and what it received; the relay's own `session.update` is not a client frame.
+#[tokio::test]
+async fn frame_metrics_equal_what_the_client_sent_and_received() {
+    let path = std::env::temp_dir().join(format!("relay-frames-{}.toml", uuid::Uuid::new_v4().simple()));
+    std::fs::write(
+        &path,
+        "default_profile = \"owned\"\n[profiles.owned]\nsession = { instructions = \"Be brief.\" }\n",
+    )
+    .unwrap();
+    let relay = relay(ServeArgs {
+        policy: Some(path),
+        ..args()
+    })
+    .await;
+    let http = relay.http_url();
+    let mut c = connect(&relay.ws_url(), &token_with("counted", None)).await;
+    // Sent at once, before session.created can have arrived: held while the upstream opens.
+    let sent = [
+        json!({"type": "input_audio_buffer.append", "audio": "AAAAAA=="}),
+        json!({"type": "input_audio_buffer.clear"}),
+        json!({"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "count me"}]}}),
+        json!({"type": "response.create"}),
+    ];
+    let mut sent_bytes = 0;
+    for e in &sent {
+        sent_bytes += e.to_string().len();
+        send_json(&mut c, e.clone()).await;
+    }
+    let mut received = events_until(&mut c, "response.done").await;
+    assert_eq!(received[0]["type"], "session.created");
+    assert!(received.iter().all(|e| e["type"] != "error"), "{received:?}");
+    // Whatever the relay forwarded after response.done arrives before the close's answer.
+    futures_util::SinkExt::send(&mut c, tokio_tungstenite::tungstenite::Message::Close(None))
+        .await
+        .unwrap();
+    let (rest, _) = until_close(&mut c).await;
+    let rest: Vec<Value> = rest
+        .into_iter()
+        .filter_map(|m| m.into_text().ok().and_then(|t| serde_json::from_str(&t).ok()))
+        .collect();
+    received.extend(rest);
+    let state = relay.state().clone();
+    eventually("the session is over", || {
+        let state = state.clone();
+        async move { state.metrics.sessions_active.get() == 0 }
+    })
+    .await;
+    assert_eq!(
+        metric(&http, r#"relay_frames_total{direction="up"}"#).await,
+        sent.len() as f64
+    );
+    assert_eq!(
+        metric(&http, r#"relay_bytes_total{direction="up"}"#).await,
+        sent_bytes as f64
+    );
+    assert_eq!(
+        metric(&http, r#"relay_frames_total{direction="down"}"#).await,
+        received.len() as f64,
+        "{:?}",
+        received.iter().map(|e| e["type"].clone()).collect::<Vec<_>>()
+    );
+}
