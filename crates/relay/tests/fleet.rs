@@ -16,52 +16,19 @@ use common::redis_server::{RedisServer, free_port};
 use common::*;
 use realtime_protocol::audio;
 use realtime_relay::config::ServeArgs;
-use realtime_relay::identity;
 use realtime_relay::secret::Secret;
 use realtime_relay::store::redis::RedisStore;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 const REDIS: &str = "redis://127.0.0.1:6379/";
-
-fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
-}
-
-fn policy(limits: &str) -> std::path::PathBuf {
-    let path = std::env::temp_dir().join(format!("{}.toml", unique("relay-fleet-policy")));
-    std::fs::write(
-        &path,
-        format!("default_profile = \"p\"\n[profiles.p]\nlimits = {limits}\n[profiles.admin]\n"),
-    )
-    .unwrap();
-    path
-}
 
 /// A fleet member: Redis at `redis`, a 3 s lease (so the heartbeat runs every second).
 fn member(redis: &str, limits: &str) -> ServeArgs {
     ServeArgs {
         redis_url: Some(Secret::new(redis)),
-        policy: Some(policy(limits)),
+        policy: Some(policy_with_limits(limits)),
         session_lease_secs: Some(3),
         ..args()
-    }
-}
-
-fn token_as(user: &str, role: Option<&str>) -> String {
-    let mut claims = Map::new();
-    if let Some(r) = role {
-        claims.insert("role".into(), json!(r));
-    }
-    identity::mint(&Secret::new(JWT_SECRET), user, 600, claims).unwrap()
-}
-
-async fn refused_code(url: &str, token: &str) -> Option<(u16, String)> {
-    match try_connect(url, &[("api-key", token)]).await {
-        Ok(_) => None,
-        Err(e) => {
-            let (status, body) = refusal(e);
-            Some((status, body["error"]["code"].as_str().unwrap_or("").to_owned()))
-        }
     }
 }
 
@@ -70,12 +37,6 @@ async fn session(url: &str, token: &str) -> Client {
     let mut c = connect(url, token).await;
     assert_eq!(next_event(&mut c).await["type"], "session.created");
     c
-}
-
-async fn turn(c: &mut Client, text: &str) -> Vec<Value> {
-    send_json(c, json!({"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}})).await;
-    send_json(c, json!({"type": "response.create"})).await;
-    events_until(c, "response.done").await
 }
 
 async fn usage_of(relay_http: &str, token: &str) -> Value {
@@ -269,7 +230,7 @@ async fn sigterm_then_sigkill_at_the_grace_period_tells_every_client_and_leaves_
         .env("RELAY_JWT_SECRET", JWT_SECRET)
         .env("REDIS_URL", REDIS)
         .env("RELAY_SESSION_LEASE_SECS", "60")
-        .env("RELAY_POLICY", policy("{ max_sessions_per_user = 5 }"))
+        .env("RELAY_POLICY", policy_with_limits("{ max_sessions_per_user = 5 }"))
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()

@@ -10,52 +10,19 @@ use std::time::Duration;
 use common::redis_server::{RedisServer, free_port};
 use common::*;
 use realtime_relay::config::ServeArgs;
-use realtime_relay::identity;
 use realtime_relay::secret::Secret;
 use realtime_relay::store::Admission;
 use realtime_relay::store::redis::RedisStore;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 const REDIS: &str = "redis://127.0.0.1:6379/";
-
-fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
-}
-
-fn policy(limits: &str) -> std::path::PathBuf {
-    let path = std::env::temp_dir().join(format!("{}.toml", unique("relay-redis-policy")));
-    std::fs::write(
-        &path,
-        format!("default_profile = \"p\"\n[profiles.p]\nlimits = {limits}\n[profiles.admin]\n"),
-    )
-    .unwrap();
-    path
-}
 
 fn fleet_args(redis: &str, limits: &str) -> ServeArgs {
     ServeArgs {
         redis_url: Some(Secret::new(redis)),
-        policy: Some(policy(limits)),
+        policy: Some(policy_with_limits(limits)),
         session_lease_secs: Some(2),
         ..args()
-    }
-}
-
-fn token_as(user: &str, role: Option<&str>) -> String {
-    let mut claims = Map::new();
-    if let Some(r) = role {
-        claims.insert("role".into(), json!(r));
-    }
-    identity::mint(&Secret::new(JWT_SECRET), user, 600, claims).unwrap()
-}
-
-async fn refused_code(url: &str, token: &str) -> Option<(u16, String)> {
-    match try_connect(url, &[("api-key", token)]).await {
-        Ok(_) => None,
-        Err(e) => {
-            let (status, body) = refusal(e);
-            Some((status, body["error"]["code"].as_str().unwrap_or("").to_owned()))
-        }
     }
 }
 
