@@ -191,7 +191,7 @@ pub async fn kill(
     }
     let here = app.fleet.kill(&user).await.map_err(|e| {
         state_unavailable(format!(
-            "Sessions on this instance were ended; other instances could not be told: {e}"
+            "Sessions on this instance were ended; other instances will be told when the shared state answers again: {e}"
         ))
     })?;
     Ok(Json(Killed {

@@ -70,9 +70,9 @@ use crate::metrics::Metrics;
 use crate::policy::Policy;
 use crate::secret::Secret;
 use crate::state::AppState;
-use crate::store::Store;
 use crate::store::memory::MemoryStore;
 use crate::store::redis::RedisStore;
+use crate::store::{Signal, Store};
 use crate::upstream::Upstream;
 
 /// Why the relay could not start.
@@ -199,28 +199,35 @@ pub async fn start(config: RelayConfig) -> Result<Relay, StartError> {
         Some(url) => Store::Redis(RedisStore::new(url.expose())?),
         None => Store::Memory(MemoryStore::default()),
     };
-    let fleet = Arc::new(Fleet::new(store, config.session_lease, config.redis_failure));
+    let metrics = Metrics::new()?;
+    let fleet = Arc::new(Fleet::new(
+        store,
+        config.session_lease,
+        config.redis_failure,
+        metrics.fleet_signals.clone(),
+    ));
     fleet.clone().spawn_heartbeat(background.child_token());
     if let Store::Redis(redis) = &fleet.store {
         let ready = Arc::new(tokio::sync::Notify::new());
         let subscribed = ready.notified();
-        let target = fleet.clone();
-        redis.spawn_kill_listener(
-            Arc::new(move |user: &str| {
-                target.kill_local(user);
+        let (target, notify) = (fleet.clone(), ready.clone());
+        redis.spawn_listener(
+            Arc::new(move |signal: Signal| {
+                if signal == Signal::Subscribed {
+                    notify.notify_waiters();
+                }
+                target.on_signal(signal);
             }),
-            ready.clone(),
             background.child_token(),
         );
         // Wait briefly for the subscription, so a kill right after start is not missed.
         if tokio::time::timeout(Duration::from_secs(3), subscribed).await.is_err() {
-            warn!("Redis kill-switch subscription not ready yet; it keeps retrying");
+            warn!("Redis fleet subscription not ready yet; it keeps retrying");
         }
         info!(failure_mode = ?config.redis_failure, lease_s = config.session_lease.as_secs(), "fleet state in Redis");
     }
     let max_connections = connection_cap(&config);
     let header_read_timeout = config.edge.header_read_timeout;
-    let metrics = Metrics::new()?;
     let state = Arc::new(AppState::new(
         config, upstream, verifier, dev_secret, policy, fleet, metrics,
     ));
@@ -484,6 +491,9 @@ impl Relay {
             }
         };
         tokio::join!(self.listener.close(listener::CLOSE_TIMEOUT), admin);
+        // The sessions' slots are given back before the process goes (else they stay held until
+        // their leases expire, and users at their cap are refused meanwhile).
+        self.state.fleet.settle(Duration::from_secs(2)).await;
         self.background.cancel();
         if let Some(e) = self.embedded {
             let _ = e.emulator.shutdown().await;

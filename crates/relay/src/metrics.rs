@@ -24,6 +24,9 @@ pub struct Metrics {
     pub policy_rejections: IntCounterVec,
     pub rate_limited: IntCounter,
     pub usage_tokens: IntCounterVec,
+    /// The fleet's signals this instance acted on (kill, budget_spent, subscribed), counted once
+    /// handled (a budget signal once the sessions' flags are set).
+    pub fleet_signals: IntCounterVec,
 }
 
 impl Metrics {
@@ -69,9 +72,15 @@ impl Metrics {
                 "Tokens reported by response.done, by kind",
                 &["kind"],
             )?,
+            fleet_signals: vec(
+                "relay_fleet_signals_total",
+                "Fleet signals handled, by kind (kill, budget_spent, subscribed)",
+                &["signal"],
+            )?,
             registry,
         };
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
+            Box::new(m.fleet_signals.clone()),
             Box::new(m.sessions_active.clone()),
             Box::new(m.sessions_opened.clone()),
             Box::new(m.sessions_closed.clone()),

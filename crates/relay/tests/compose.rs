@@ -92,9 +92,10 @@ fn service<'a>(compose: &'a Compose, name: &str) -> Result<&'a compose_spec::Ser
 
 const RELAYS: [&str; 2] = ["relay-1", "relay-2"];
 
-/// After the drain, the relay itself may take up to 5 s for the sessions it told to close and the
-/// listener's close timeout: Docker's SIGKILL must come after all of it.
-const RELAY_CLOSING: std::time::Duration = std::time::Duration::from_secs(5);
+/// After the drain, the relay itself may take up to 5 s for the sessions it told to close, the
+/// listener's close timeout, and 2 s to give the slots back (`Fleet::settle`): Docker's SIGKILL
+/// must come after all of it.
+const RELAY_CLOSING: std::time::Duration = std::time::Duration::from_secs(5 + 2);
 
 fn check_compose(text: &str) -> Result<(), String> {
     let compose = parse(text).map_err(|e| format!("not a Compose file: {e}"))?;

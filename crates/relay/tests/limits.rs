@@ -3,38 +3,9 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use common::*;
 use realtime_relay::config::ServeArgs;
-use realtime_relay::identity;
-use realtime_relay::secret::Secret;
-use serde_json::{Map, Value, json};
-
-/// A policy file with one profile `p` (limits as TOML inline table) and an `admin` profile.
-pub fn policy_with_limits(limits: &str) -> PathBuf {
-    let path = std::env::temp_dir().join(format!("relay-limits-{}.toml", uuid::Uuid::new_v4().simple()));
-    std::fs::write(
-        &path,
-        format!("default_profile = \"p\"\n[profiles.p]\nlimits = {limits}\n[profiles.admin]\n"),
-    )
-    .unwrap();
-    path
-}
-
-fn token_with(user: &str, role: Option<&str>) -> String {
-    let mut claims = Map::new();
-    if let Some(r) = role {
-        claims.insert("role".into(), json!(r));
-    }
-    identity::mint(&Secret::new(JWT_SECRET), user, 600, claims).unwrap()
-}
-
-async fn turn(c: &mut Client, text: &str) -> Vec<Value> {
-    send_json(c, json!({"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}})).await;
-    send_json(c, json!({"type": "response.create"})).await;
-    events_until(c, "response.done").await
-}
+use serde_json::{Value, json};
 
 async fn get_with(url: &str, token: &str) -> (u16, Value) {
     let r = reqwest::Client::new().get(url).bearer_auth(token).send().await.unwrap();
@@ -48,7 +19,7 @@ async fn concurrent_sessions_are_capped_per_user() {
         ..args()
     })
     .await;
-    let t = token_with("capped", None);
+    let t = token_as("capped", None);
     let mut a = connect(&relay.ws_url(), &t).await;
     let _b = connect(&relay.ws_url(), &t).await;
     let (status, body) = refusal(
@@ -69,7 +40,7 @@ async fn concurrent_sessions_are_capped_per_user() {
         (429, Some("relay_too_many_sessions"))
     );
     // Someone else is not affected.
-    connect(&relay.ws_url(), &token_with("other", None)).await;
+    connect(&relay.ws_url(), &token_as("other", None)).await;
     // Closing one frees a slot.
     a.close(None).await.unwrap();
     until_close(&mut a).await;
@@ -174,7 +145,7 @@ async fn a_spent_budget_refuses_new_responses_and_new_sessions() {
     })
     .await;
     let user = format!("budget-{}", uuid::Uuid::new_v4().simple());
-    let t = token_with(&user, None);
+    let t = token_as(&user, None);
     let mut c = connect(&relay.ws_url(), &t).await;
     next_event(&mut c).await;
     let done = turn(&mut c, "spend my budget please").await.pop().unwrap();
@@ -210,13 +181,13 @@ async fn a_spent_budget_refuses_new_responses_and_new_sessions() {
     // Another user may not read it; an admin may.
     let (status, _) = get_with(
         &format!("{}/api/usage?user={user}", relay.http_url()),
-        &token_with("nosy", None),
+        &token_as("nosy", None),
     )
     .await;
     assert_eq!(status, 403);
     let (status, theirs) = get_with(
         &format!("{}/api/usage?user={user}", relay.http_url()),
-        &token_with("root", Some("admin")),
+        &token_as("root", Some("admin")),
     )
     .await;
     assert_eq!(status, 200);
@@ -227,7 +198,7 @@ async fn a_spent_budget_refuses_new_responses_and_new_sessions() {
 async fn each_finished_session_leaves_a_record() {
     let relay = relay(args()).await;
     let user = format!("rec-{}", uuid::Uuid::new_v4().simple());
-    let t = token_with(&user, None);
+    let t = token_as(&user, None);
     let mut c = connect(&relay.ws_url(), &t).await;
     next_event(&mut c).await;
     let done = turn(&mut c, "one response").await.pop().unwrap();
@@ -256,20 +227,20 @@ async fn each_finished_session_leaves_a_record() {
 #[tokio::test]
 async fn an_admin_ends_a_users_sessions() {
     let relay = relay(args()).await;
-    let mut victim = connect(&relay.ws_url(), &token_with("victim", None)).await;
+    let mut victim = connect(&relay.ws_url(), &token_as("victim", None)).await;
     next_event(&mut victim).await;
-    let mut bystander = connect(&relay.ws_url(), &token_with("bystander", None)).await;
+    let mut bystander = connect(&relay.ws_url(), &token_as("bystander", None)).await;
     next_event(&mut bystander).await;
     let kill = |t: String| {
         let url = format!("{}/api/admin/users/victim/kill", relay.http_url());
         async move { reqwest::Client::new().post(url).bearer_auth(t).send().await.unwrap() }
     };
     assert_eq!(
-        kill(token_with("mallory", None)).await.status().as_u16(),
+        kill(token_as("mallory", None)).await.status().as_u16(),
         403,
         "only admins"
     );
-    let r = kill(token_with("root", Some("admin"))).await;
+    let r = kill(token_as("root", Some("admin"))).await;
     assert_eq!(r.status().as_u16(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["ended_on_this_instance"], 1);
     let (frames, close) = until_close(&mut victim).await;
@@ -307,5 +278,71 @@ async fn an_admin_ends_a_users_sessions() {
         metric(&http, r#"relay_usage_tokens_total{kind="output_audio"}"#).await,
         output_audio,
         "the one response's usage"
+    );
+}
+
+/// `relay_frames_total`/`relay_bytes_total` are what crossed the relay, to the frame: a profile
+/// that owns the session (so `session.created` is passed on by the opening, not the pump), frames
+/// sent before the upstream is open (held, then judged), a response, and a close. The client counts
+/// what it sent and what it received; the relay's own `session.update` is not a client frame.
+#[tokio::test]
+async fn frame_metrics_equal_what_the_client_sent_and_received() {
+    let path = std::env::temp_dir().join(format!("relay-frames-{}.toml", uuid::Uuid::new_v4().simple()));
+    std::fs::write(
+        &path,
+        "default_profile = \"owned\"\n[profiles.owned]\nsession = { instructions = \"Be brief.\" }\n",
+    )
+    .unwrap();
+    let relay = relay(ServeArgs {
+        policy: Some(path),
+        ..args()
+    })
+    .await;
+    let http = relay.http_url();
+    let mut c = connect(&relay.ws_url(), &token_as("counted", None)).await;
+    // Sent at once, before session.created can have arrived: held while the upstream opens.
+    let sent = [
+        json!({"type": "input_audio_buffer.append", "audio": "AAAAAA=="}),
+        json!({"type": "input_audio_buffer.clear"}),
+        json!({"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "count me"}]}}),
+        json!({"type": "response.create"}),
+    ];
+    let mut sent_bytes = 0;
+    for e in &sent {
+        sent_bytes += e.to_string().len();
+        send_json(&mut c, e.clone()).await;
+    }
+    let mut received = events_until(&mut c, "response.done").await;
+    assert_eq!(received[0]["type"], "session.created");
+    assert!(received.iter().all(|e| e["type"] != "error"), "{received:?}");
+    // Whatever the relay forwarded after response.done arrives before the close's answer.
+    futures_util::SinkExt::send(&mut c, tokio_tungstenite::tungstenite::Message::Close(None))
+        .await
+        .unwrap();
+    let (rest, _) = until_close(&mut c).await;
+    let rest: Vec<Value> = rest
+        .into_iter()
+        .filter_map(|m| m.into_text().ok().and_then(|t| serde_json::from_str(&t).ok()))
+        .collect();
+    received.extend(rest);
+    let state = relay.state().clone();
+    eventually("the session is over", || {
+        let state = state.clone();
+        async move { state.metrics.sessions_active.get() == 0 }
+    })
+    .await;
+    assert_eq!(
+        metric(&http, r#"relay_frames_total{direction="up"}"#).await,
+        sent.len() as f64
+    );
+    assert_eq!(
+        metric(&http, r#"relay_bytes_total{direction="up"}"#).await,
+        sent_bytes as f64
+    );
+    assert_eq!(
+        metric(&http, r#"relay_frames_total{direction="down"}"#).await,
+        received.len() as f64,
+        "{:?}",
+        received.iter().map(|e| e["type"].clone()).collect::<Vec<_>>()
     );
 }

@@ -678,3 +678,69 @@ async fn a_streamed_wav_says_its_sizes_are_unknown_and_stream_false_gives_real_o
     );
     assert_eq!(&parsed.pcm[..], &streamed[44..], "the same audio as the streamed WAV");
 }
+
+/// A narration is charged response by response and stops between segments once the budget is
+/// spent: the NDJSON stream ends with `relay_budget_exhausted` after the first segment, the account
+/// holds that one response's usage (a cut narration is not free), and the next narration is 429.
+#[tokio::test]
+async fn a_narration_is_charged_as_it_goes_and_stops_when_the_budget_is_spent() {
+    let path = std::env::temp_dir().join(format!("narrate-budget-{}.toml", uuid::Uuid::new_v4().simple()));
+    std::fs::write(
+        &path,
+        "default_profile = \"p\"\n[profiles.p]\nlimits = { budget_tokens = 10 }\n",
+    )
+    .unwrap();
+    let relay = relay(ServeArgs {
+        policy: Some(path),
+        ..args()
+    })
+    .await;
+    let t = token("thrifty");
+    let text = (1..=4)
+        .map(|i| {
+            format!(
+                "Paragraph {i} has words enough of its own to be a segment. {}",
+                "More words. ".repeat(60)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    let total = narrate::segments(&text, SEGMENT_CHARS).len();
+    assert!(total >= 3, "{total} segments");
+    let body = post(
+        &relay.http_url(),
+        Some(&t),
+        "application/x-ndjson",
+        json!({"text": text}),
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    let lines: Vec<Value> = body.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let segments: Vec<&Value> = lines.iter().filter(|l| l["type"] == "segment").collect();
+    assert_eq!(segments.len(), 1, "one segment read, then the budget was spent");
+    let last = lines.last().unwrap();
+    assert_eq!(last["type"], "error", "{last}");
+    assert_eq!(last["error"]["code"], "relay_budget_exhausted", "{last}");
+
+    let usage: Value = reqwest::Client::new()
+        .get(format!("{}/api/usage", relay.http_url()))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(usage["usage"]["responses"], 1, "{usage}");
+    assert!(usage["usage"]["total_tokens"].as_u64().unwrap() >= 10, "{usage}");
+    let again = post(
+        &relay.http_url(),
+        Some(&t),
+        "application/json",
+        json!({"text": "More?"}),
+    )
+    .await;
+    assert_eq!(again.status().as_u16(), 429);
+}

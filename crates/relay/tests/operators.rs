@@ -1,14 +1,15 @@
 //! What operators use, over real sockets: an admin token from the `token` command against the
 //! shipped example policy (kill switch, anyone's usage), the admin usage view judged by the user's
 //! own profile, `/readyz` and the fleet state in each failure mode (against a `redis-server` the
-//! test starts and stops), and the admin address (`--admin-listen`): metrics and admin APIs there
+//! test starts and stops, `common/redis_server.rs`), and the admin address (`--admin-listen`): metrics and admin APIs there
 //! only, the public port's 404 for them, the edge's header timeout on it, and shutdown closing it.
 
 mod common;
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
+use common::redis_server::{RedisServer, free_port};
 use common::*;
 use realtime_relay::config::ServeArgs;
 use realtime_relay::identity;
@@ -18,10 +19,6 @@ use tokio::io::AsyncReadExt;
 
 fn example_policy() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/policy.example.toml"))
-}
-
-fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
 }
 
 fn write_policy(text: &str) -> PathBuf {
@@ -212,67 +209,14 @@ limits = { budget_tokens = 5000, budget_period = "hour" }
     assert_eq!(status, 403);
 }
 
-/// A `redis-server` of this test's own, on a free port, so that it can be stopped.
-struct RedisServer {
-    child: Child,
-    port: u16,
-}
-
-impl RedisServer {
-    async fn start(port: u16) -> RedisServer {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server is installed (scripts/setup.sh)");
-        eventually("redis-server is up", || async move {
-            tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok()
-        })
-        .await;
-        RedisServer { child, port }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 async fn readyz(relay: &realtime_relay::Relay) -> (u16, Value) {
     get_json(&format!("{}/readyz", relay.http_url())).await
 }
 
 #[tokio::test]
 async fn readyz_is_503_without_the_fleet_state_in_the_closed_mode_only() {
-    let mut server = RedisServer::start(free_port()).await;
+    let mut server = RedisServer::start(free_port());
+    server.until_up().await;
     let with = |mode: &str| ServeArgs {
         redis_url: Some(Secret::new(server.url())),
         redis_failure: Some(mode.into()),
@@ -303,8 +247,7 @@ async fn readyz_is_503_without_the_fleet_state_in_the_closed_mode_only() {
     assert_eq!(body["fleet_state_reachable"], false);
     assert_eq!(body["fleet_state_failure"], "open");
 
-    let port = server.port;
-    let _back = RedisServer::start(port).await;
+    server.restart().await;
     eventually("ready again once Redis is back", || async {
         readyz(&closed).await.0 == 200
     })

@@ -5,57 +5,24 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::redis_server::{RedisServer, free_port};
 use common::*;
 use realtime_relay::config::ServeArgs;
-use realtime_relay::identity;
 use realtime_relay::secret::Secret;
 use realtime_relay::store::Admission;
 use realtime_relay::store::redis::RedisStore;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 const REDIS: &str = "redis://127.0.0.1:6379/";
-
-fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
-}
-
-fn policy(limits: &str) -> std::path::PathBuf {
-    let path = std::env::temp_dir().join(format!("{}.toml", unique("relay-redis-policy")));
-    std::fs::write(
-        &path,
-        format!("default_profile = \"p\"\n[profiles.p]\nlimits = {limits}\n[profiles.admin]\n"),
-    )
-    .unwrap();
-    path
-}
 
 fn fleet_args(redis: &str, limits: &str) -> ServeArgs {
     ServeArgs {
         redis_url: Some(Secret::new(redis)),
-        policy: Some(policy(limits)),
+        policy: Some(policy_with_limits(limits)),
         session_lease_secs: Some(2),
         ..args()
-    }
-}
-
-fn token_as(user: &str, role: Option<&str>) -> String {
-    let mut claims = Map::new();
-    if let Some(r) = role {
-        claims.insert("role".into(), json!(r));
-    }
-    identity::mint(&Secret::new(JWT_SECRET), user, 600, claims).unwrap()
-}
-
-async fn refused_code(url: &str, token: &str) -> Option<(u16, String)> {
-    match try_connect(url, &[("api-key", token)]).await {
-        Ok(_) => None,
-        Err(e) => {
-            let (status, body) = refusal(e);
-            Some((status, body["error"]["code"].as_str().unwrap_or("").to_owned()))
-        }
     }
 }
 
@@ -121,7 +88,7 @@ async fn a_dead_instances_slots_expire_with_its_lease() {
         dead.acquire(&user, "rs_dead", Some(1), Duration::from_secs(2))
             .await
             .unwrap(),
-        Admission::Admitted
+        Admission::Admitted { kill_generation: 0 }
     );
     let live = relay(fleet_args(REDIS, "{ max_sessions_per_user = 1 }")).await;
     let t = token_as(&user, None);
@@ -167,63 +134,6 @@ async fn usage_is_shared_across_instances() {
     );
 }
 
-struct RedisServer {
-    child: Child,
-    port: u16,
-}
-
-impl RedisServer {
-    fn start(port: u16) -> RedisServer {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server is installed (scripts/setup.sh)");
-        RedisServer { child, port }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    async fn until_up(&self) {
-        let port = self.port;
-        eventually("redis-server is up", || async move {
-            tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok()
-        })
-        .await;
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test]
 async fn a_redis_outage_follows_the_failure_mode_and_recovery_needs_no_restart() {
     let mut server = RedisServer::start(free_port());
@@ -257,8 +167,7 @@ async fn a_redis_outage_follows_the_failure_mode_and_recovery_needs_no_restart()
         "fail-open keeps admitting"
     );
 
-    let port = server.port;
-    let _restarted = RedisServer::start(port);
+    let _restarted = RedisServer::start(server.port);
     let url = closed.ws_url();
     eventually("the fail-closed relay recovers by itself", || async {
         refused_code(&url, &t).await.is_none()

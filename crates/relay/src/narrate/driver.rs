@@ -9,6 +9,10 @@
 //! conversation as input.
 //! Segments are joined with no added silence: the natural pause at the end of each is kept, and the
 //! output is exactly the audio the upstream sent.
+//!
+//! Each response's usage goes to a [`Spend`] as soon as its `response.done` arrives, whether the
+//! response completed or not and whatever becomes of the narration after it; when the account's
+//! budget is spent the narration stops before its next segment ([`NarrateError::BudgetSpent`]).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -55,6 +59,21 @@ pub struct Summary {
     pub voices: Vec<String>,
 }
 
+/// Where a narration's usage goes, response by response.
+pub trait Spend: Send {
+    /// Count one response's usage; `false` once the budget it counts against is spent.
+    fn spend(&mut self, usage: Usage) -> impl std::future::Future<Output = bool> + Send;
+}
+
+/// No account to charge (the `narrate` command, which runs with the operator's own key).
+pub struct Unmetered;
+
+impl Spend for Unmetered {
+    async fn spend(&mut self, _: Usage) -> bool {
+        true
+    }
+}
+
 /// Why a narration failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum NarrateError {
@@ -74,6 +93,9 @@ pub enum NarrateError {
     Abandoned,
     #[error("the relay is shutting down")]
     ShuttingDown,
+    /// The user's budget was spent by the segments read so far.
+    #[error("the usage budget is spent: the narration stopped after {done} of {total} segments")]
+    BudgetSpent { done: usize, total: usize },
 }
 
 /// Read `parts` aloud with `model`, sending [`Progress`] to `tx`.
@@ -84,11 +106,13 @@ pub async fn narrate(
     parts: &[Part],
     instructions: Option<&str>,
     tx: mpsc::Sender<Progress>,
+    budget: &mut impl Spend,
 ) -> Result<Summary, NarrateError> {
     let total: usize = parts.iter().map(|p| p.segments.len()).sum();
     let mut sessions: HashMap<String, UpstreamSocket> = HashMap::new();
     let mut summary = Summary::default();
     let mut done = 0;
+    let mut within_budget = true;
     let result = async {
         for (i, part) in parts.iter().enumerate() {
             if !sessions.contains_key(&part.voice) {
@@ -99,7 +123,10 @@ pub async fn narrate(
                 continue;
             };
             for text in &part.segments {
-                read_segment(socket, text, &tx, &mut summary).await?;
+                if done > 0 && !within_budget {
+                    return Err(NarrateError::BudgetSpent { done, total });
+                }
+                within_budget = read_segment(socket, text, &tx, &mut summary, budget).await?;
                 done += 1;
                 let progress = Progress::Segment {
                     done,
@@ -216,16 +243,19 @@ async fn send(socket: &mut UpstreamSocket, event: ClientEvent) -> Result<(), Nar
         .map_err(|e| NarrateError::Lost(e.to_string()))
 }
 
-/// One segment: its item, its response, its audio; then the items are deleted.
+/// One segment: its item, its response, its audio; then the items are deleted. Whether the budget
+/// still holds after its usage was spent.
 async fn read_segment(
     socket: &mut UpstreamSocket,
     text: &str,
     tx: &mpsc::Sender<Progress>,
     summary: &mut Summary,
-) -> Result<(), NarrateError> {
+    budget: &mut impl Spend,
+) -> Result<bool, NarrateError> {
     send(socket, ClientEvent::user_text("narrate_item", text)).await?;
     send(socket, ClientEvent::response_create("narrate_response")).await?;
     let mut items: Vec<String> = Vec::new();
+    let mut within = true;
     loop {
         match next_event(socket).await? {
             ServerEvent::ResponseOutputAudioDelta(d) => {
@@ -256,6 +286,12 @@ async fn read_segment(
             ServerEvent::Error(e) => return Err(refused(&e.error)),
             ServerEvent::ResponseDone(done) => {
                 let response = done.response;
+                // Spent whatever the response's status: a failed or cut response is billed too.
+                if let Some(u) = response.usage.get() {
+                    let used = Usage::of(u);
+                    summary.usage.add(&used);
+                    within = budget.spend(used).await;
+                }
                 let status = response.status.get().map_or("", String::as_str);
                 if status != "completed" {
                     let why = response
@@ -269,9 +305,6 @@ async fn read_segment(
                         message: why.to_owned(),
                         param: None,
                     });
-                }
-                if let Some(u) = response.usage.get() {
-                    summary.usage.add(&Usage::of(u));
                 }
                 if let Some(v) = response
                     .audio
@@ -292,5 +325,5 @@ async fn read_segment(
     for id in items {
         send(socket, ClientEvent::item_delete("narrate_delete", &id)).await?;
     }
-    Ok(())
+    Ok(within)
 }

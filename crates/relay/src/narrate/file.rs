@@ -10,7 +10,7 @@ use realtime_protocol::audio;
 use realtime_protocol::wav::WavStream;
 use tokio::sync::mpsc;
 
-use super::driver::{NarrateError, Progress, Summary, narrate};
+use super::driver::{NarrateError, Progress, Summary, Unmetered, narrate};
 use super::script::Part;
 use crate::config::Limits;
 use crate::upstream::Upstream;
@@ -48,7 +48,8 @@ pub async fn narrate_to_file(
     let file = File::create(path).map_err(io_error)?;
     let mut wav = WavStream::new(BufWriter::new(file)).map_err(io_error)?;
     let (tx, mut rx) = mpsc::channel(64);
-    let job = narrate(upstream, limits, model, parts, instructions, tx);
+    let mut unmetered = Unmetered;
+    let job = narrate(upstream, limits, model, parts, instructions, tx, &mut unmetered);
     let write = async {
         while let Some(p) = rx.recv().await {
             if let Progress::Audio(pcm) = &p {

@@ -20,6 +20,11 @@
 //! allowed by the profile (narration, voice) or Origin, 413 text over the profile's limit, 429 the
 //! user's session cap or budget, 502 the upstream refused or failed (its message, no secrets), 503
 //! shutting down. A narration is tracked like a session: shutdown waits for it, then ends it.
+//!
+//! Usage: each response's usage goes to the user's account as it arrives, whatever becomes of the
+//! narration (failed, cut, abandoned); the budget is checked between segments, and a narration that
+//! spends it stops there (`relay_budget_exhausted`: 429 before the first audio, the `error` line of
+//! the NDJSON stream after it) and tells the user's other sessions in the fleet.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -34,7 +39,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use super::driver::{NarrateError, Progress, narrate};
+use super::driver::{NarrateError, Progress, Spend, narrate};
 use super::script;
 use crate::auth::{Accepting, Authenticated};
 use crate::error::ApiError;
@@ -70,6 +75,9 @@ fn upstream_failure(e: &NarrateError) -> ApiError {
             );
         }
         NarrateError::ShuttingDown => return ApiError::shutting_down(),
+        NarrateError::BudgetSpent { .. } => {
+            return ApiError::new(StatusCode::TOO_MANY_REQUESTS, "relay_budget_exhausted", e.to_string());
+        }
         NarrateError::Upstream(u) => {
             let d = u.to_error_detail();
             (
@@ -84,6 +92,37 @@ fn upstream_failure(e: &NarrateError) -> ApiError {
         other => ("relay_upstream_lost".to_owned(), other.to_string()),
     };
     ApiError::new(StatusCode::BAD_GATEWAY, code, message)
+}
+
+/// The narrating user's account: each response's usage is added as it comes (metrics, the
+/// fleet's per-user usage), and once a budget is spent the rest of the fleet is told too.
+struct Account {
+    app: Arc<AppState>,
+    user: String,
+    limits: crate::policy::LimitRules,
+}
+
+impl Spend for Account {
+    async fn spend(&mut self, usage: crate::usage::Usage) -> bool {
+        self.app.metrics.add_usage(&usage);
+        let Some(total) = self.app.fleet.add_usage(&self.user, &self.limits, &usage).await else {
+            return true;
+        };
+        if total.over_budget(&self.limits).is_none() {
+            return true;
+        }
+        self.app.fleet.spend_budget(&self.user, &total).await;
+        false
+    }
+}
+
+/// The code a narration's failure carries once streaming has started.
+fn stream_error_code(e: &NarrateError) -> &'static str {
+    match e {
+        NarrateError::BudgetSpent { .. } => "relay_budget_exhausted",
+        NarrateError::ShuttingDown => "relay_shutting_down",
+        _ => "relay_upstream_lost",
+    }
 }
 
 /// The handler.
@@ -158,8 +197,11 @@ pub async fn narrate_handler(
     let (tx, mut rx) = mpsc::channel::<Progress>(64);
     let model = app.config.models.first().cloned().unwrap_or_default();
     let job_app = app.clone();
-    let limits = profile.limits.clone();
-    let user = identity.user.clone();
+    let mut account = Account {
+        app: app.clone(),
+        user: identity.user.clone(),
+        limits: profile.limits.clone(),
+    };
     let instructions = request.instructions.clone();
     // Tracked with the sessions, so that shutdown drains narrations too and, past its deadline,
     // ends them (the upstream sockets are dropped with the driver).
@@ -171,15 +213,12 @@ pub async fn narrate_handler(
             &parts,
             instructions.as_deref(),
             tx,
+            &mut account,
         );
         let result = tokio::select! {
             r = reading => r,
             () = job_app.force_close.cancelled() => Err(NarrateError::ShuttingDown),
         };
-        if let Ok(summary) = &result {
-            job_app.metrics.add_usage(&summary.usage);
-            job_app.fleet.add_usage(&user, &limits, &summary.usage).await;
-        }
         drop(slot);
         result
     });
@@ -391,7 +430,7 @@ fn ndjson_stream(
                         warn!(error = %e, "narration failed after streaming started");
                         line(&Line::Error {
                             error: LineError {
-                                code: "relay_upstream_lost",
+                                code: stream_error_code(&e),
                                 message: e.to_string(),
                             },
                         })

@@ -37,6 +37,7 @@ use crate::fleet::SessionRecord;
 use crate::identity::Identity;
 use crate::identity::now_secs;
 use crate::logging::Untrusted;
+use crate::metrics::Metrics;
 use crate::policy::{Guard, Profile};
 use crate::state::AppState;
 use crate::upstream::UpstreamSocket;
@@ -80,7 +81,7 @@ pub async fn run(client: WebSocket, ctx: SessionContext) {
         let started = Instant::now();
         let started_unix = now_secs();
         info!("session opened");
-        let tally = Tally::default();
+        let tally = Tally::new(ctx.slot.budget_spent.clone());
         let end = serve(client, &ctx, &tally).await;
         let duration_ms = started.elapsed().as_millis() as u64;
         metrics.sessions_active.dec();
@@ -191,6 +192,7 @@ async fn serve(client: WebSocket, ctx: &SessionContext, tally: &Tally) -> &'stat
             &mut up_tx,
             &mut up_rx,
             &queue,
+            &app.metrics,
             limits.connect_timeout,
         )
         .await
@@ -235,6 +237,7 @@ async fn open_session(
     up_tx: &mut UpTx,
     up_rx: &mut UpRx,
     queue: &Queue,
+    metrics: &Metrics,
     wait: Duration,
 ) -> Result<(), End> {
     let deadline = Instant::now() + wait;
@@ -251,7 +254,7 @@ async fn open_session(
         (_, created) => created,
     };
     if let Some(created) = created {
-        pass_on(&created, guard, to_client.as_deref_mut(), queue);
+        pass_on(&created, guard, to_client.as_deref_mut(), queue, metrics);
     }
     let Some(update) = update else { return Ok(()) };
     up_tx
@@ -269,7 +272,7 @@ async fn open_session(
                 warn!("the upstream refused the preview voice");
                 answer_is_ours = false;
             }
-            _ => pass_on(&frame, guard, to_client.as_deref_mut(), queue),
+            _ => pass_on(&frame, guard, to_client.as_deref_mut(), queue, metrics),
         }
     }
     Ok(())
@@ -288,9 +291,9 @@ async fn next_text(up_rx: &mut UpRx, deadline: Instant, silent: &str) -> Result<
     }
 }
 
-/// An upstream frame of the opening, into the client's queue: hidden fields removed, then
-/// translated for a preview client.
-fn pass_on(frame: &str, guard: &Guard, to_client: Option<&mut ToClient>, queue: &Queue) {
+/// An upstream frame of the opening, into the client's queue (and counted as forwarded, like
+/// the downlink's): hidden fields removed, then translated for a preview client.
+fn pass_on(frame: &str, guard: &Guard, to_client: Option<&mut ToClient>, queue: &Queue, metrics: &Metrics) {
     let hidden = guard.server_text(frame);
     let ga = hidden.as_deref().unwrap_or(frame);
     let out = match to_client {
@@ -304,6 +307,8 @@ fn pass_on(frame: &str, guard: &Guard, to_client: Option<&mut ToClient>, queue: 
         }
         None => ga.to_owned(),
     };
+    metrics.frames_down.inc();
+    metrics.bytes_down.inc_by(out.len() as u64);
     queue.push_now(ws::Message::Text(out.into()));
 }
 

@@ -144,20 +144,14 @@ async fn uplink(u: Uplink<'_>) -> End {
     let limits = &ctx.app.config.limits;
     let metrics = &ctx.app.metrics;
     let send_timeout = limits.upstream_timeout;
+    let judging = Judging {
+        dialect: ctx.dialect,
+        metrics,
+        tally,
+        send_timeout,
+    };
     for m in early {
-        if let Err(end) = judge_and_send(
-            m,
-            ctx.dialect,
-            guard,
-            &clock,
-            up_tx,
-            queue,
-            metrics,
-            tally,
-            send_timeout,
-        )
-        .await
-        {
+        if let Err(end) = judge_and_send(judging, m, guard, &clock, up_tx, queue).await {
             return end;
         }
     }
@@ -208,19 +202,7 @@ async fn uplink(u: Uplink<'_>) -> End {
         match frame {
             Some(Ok(m @ (ws::Message::Text(_) | ws::Message::Binary(_)))) => {
                 clock.event(now);
-                if let Err(end) = judge_and_send(
-                    m,
-                    ctx.dialect,
-                    guard,
-                    &clock,
-                    up_tx,
-                    queue,
-                    metrics,
-                    tally,
-                    send_timeout,
-                )
-                .await
-                {
+                if let Err(end) = judge_and_send(judging, m, guard, &clock, up_tx, queue).await {
                     return end;
                 }
             }
@@ -234,20 +216,32 @@ async fn uplink(u: Uplink<'_>) -> End {
     }
 }
 
+/// What judging a client frame reads besides the frame: the session's dialect, where the frame
+/// is counted, the budget flag, and how long the upstream may take it.
+#[derive(Clone, Copy)]
+struct Judging<'a> {
+    dialect: Dialect,
+    metrics: &'a Metrics,
+    tally: &'a Tally,
+    send_timeout: Duration,
+}
+
 /// Judge one client frame and act on the verdict: forward it, or queue the refusal (waiting for
 /// room: a client that floods refused frames without reading the answers stops being read).
-#[allow(clippy::too_many_arguments)]
 async fn judge_and_send(
+    j: Judging<'_>,
     m: ws::Message,
-    dialect: Dialect,
     guard: &mut Guard,
     clock: &Clock,
     up_tx: &mut UpTx,
     queue: &Queue,
-    metrics: &Metrics,
-    tally: &Tally,
-    send_timeout: Duration,
 ) -> Result<(), End> {
+    let Judging {
+        dialect,
+        metrics,
+        tally,
+        send_timeout,
+    } = j;
     guard.budget_spent = tally.budget_spent.load(Ordering::Relaxed);
     // A preview client's event in its GA form (and GA's `session.type`), judged as such: the guard
     // sees exactly what the upstream will read, whichever dialect the client speaks.

@@ -33,7 +33,7 @@ impl MemoryStore {
             };
         }
         slots.insert(session.to_owned(), now + lease);
-        Admission::Admitted
+        Admission::Admitted { kill_generation: 0 }
     }
 
     pub fn release(&self, user: &str, session: &str) {
@@ -46,11 +46,10 @@ impl MemoryStore {
     pub fn renew(&self, sessions: &[(String, String)], lease: Duration) {
         let expiry = Instant::now() + lease;
         for (user, session) in sessions {
-            if let Some(mut slots) = self.slots.get_mut(user)
-                && let Some(e) = slots.get_mut(session)
-            {
-                *e = expiry;
-            }
+            self.slots
+                .entry(user.clone())
+                .or_default()
+                .insert(session.clone(), expiry);
         }
     }
 
@@ -97,14 +96,33 @@ mod tests {
     fn caps_and_leases() {
         let m = MemoryStore::default();
         let long = Duration::from_secs(60);
-        assert_eq!(m.acquire("u", "a", Some(2), long), Admission::Admitted);
-        assert_eq!(m.acquire("u", "b", Some(2), long), Admission::Admitted);
+        assert_eq!(
+            m.acquire("u", "a", Some(2), long),
+            Admission::Admitted { kill_generation: 0 }
+        );
+        assert_eq!(
+            m.acquire("u", "b", Some(2), long),
+            Admission::Admitted { kill_generation: 0 }
+        );
         assert_eq!(m.acquire("u", "c", Some(2), long), Admission::Full { open: 2 });
-        assert_eq!(m.acquire("v", "c", Some(2), long), Admission::Admitted, "per user");
+        assert_eq!(
+            m.acquire("v", "c", Some(2), long),
+            Admission::Admitted { kill_generation: 0 },
+            "per user"
+        );
         m.release("u", "a");
-        assert_eq!(m.acquire("u", "c", Some(2), long), Admission::Admitted);
+        assert_eq!(
+            m.acquire("u", "c", Some(2), long),
+            Admission::Admitted { kill_generation: 0 }
+        );
         // An expired lease frees its slot.
-        assert_eq!(m.acquire("w", "x", Some(1), Duration::ZERO), Admission::Admitted);
-        assert_eq!(m.acquire("w", "y", Some(1), long), Admission::Admitted);
+        assert_eq!(
+            m.acquire("w", "x", Some(1), Duration::ZERO),
+            Admission::Admitted { kill_generation: 0 }
+        );
+        assert_eq!(
+            m.acquire("w", "y", Some(1), long),
+            Admission::Admitted { kill_generation: 0 }
+        );
     }
 }

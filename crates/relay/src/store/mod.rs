@@ -23,11 +23,21 @@ pub struct StoreError(pub String);
 /// The outcome of asking for a session slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admission {
-    Admitted,
+    /// Taken; `kill_generation` is the user's kill count at that moment (a later kill raises it).
+    Admitted { kill_generation: u64 },
     /// The user already has `open` sessions, the cap.
-    Full {
-        open: u64,
-    },
+    Full { open: u64 },
+}
+
+/// What one instance tells the others (Redis pub/sub), as the listener hands it over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Signal {
+    /// End this user's sessions.
+    Kill(String),
+    /// This user's usage crossed a budget: sessions with a budget check theirs.
+    BudgetSpent(String),
+    /// The subscription is (re)established: what was sent before may have been missed.
+    Subscribed,
 }
 
 /// The fleet's shared state (one per relay: the variants' sizes do not matter).
@@ -63,7 +73,8 @@ impl Store {
         }
     }
 
-    /// Extend the leases of these sessions (the heartbeat of an instance).
+    /// Extend the leases of these sessions, adding back any the store lost (the heartbeat of an
+    /// instance: after a Redis restart, live sessions hold their slots again).
     pub async fn renew(&self, sessions: &[(String, String)], lease: Duration) -> Result<(), StoreError> {
         match self {
             Store::Memory(m) => {
@@ -132,6 +143,22 @@ impl Store {
         match self {
             Store::Memory(_) => Ok(()),
             Store::Redis(r) => r.ping().await,
+        }
+    }
+
+    /// Each user's kill generation (how many kills the store has seen for them).
+    pub async fn kill_generations(&self, users: &[String]) -> Result<Vec<u64>, StoreError> {
+        match self {
+            Store::Memory(_) => Ok(vec![0; users.len()]),
+            Store::Redis(r) => r.kill_generations(users).await,
+        }
+    }
+
+    /// Tell every instance that `user`'s usage crossed a budget (in memory: nobody else to tell).
+    pub async fn publish_budget_spent(&self, user: &str) -> Result<(), StoreError> {
+        match self {
+            Store::Memory(_) => Ok(()),
+            Store::Redis(r) => r.publish_budget_spent(user).await,
         }
     }
 

@@ -1,7 +1,9 @@
 //! The Redis store: session slots as a sorted set per user scored by lease expiry (taken and
-//! counted atomically by a Lua script using Redis's own clock, so instances' clocks do not matter),
-//! usage as a hash per user and period, recent records as a capped list, and the kill switch on a
-//! pub/sub channel.
+//! counted atomically by a Lua script using Redis's own clock, so instances' clocks do not matter;
+//! renewed by each instance's heartbeat, which adds a slot back if Redis lost it), usage as a hash
+//! per user and period, recent records as a capped list, and the fleet's signals on pub/sub: kills
+//! (with a per-user kill generation kept beside them, so an instance that was not listening when a
+//! kill went out finds it when it reconciles) and spent budgets.
 //!
 //! Connections: a [`ConnectionManager`] (reconnects by itself) with short timeouts, so that when
 //! Redis goes away operations fail within about a second and the relay applies its configured
@@ -19,11 +21,15 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use super::{Admission, RECENT_SESSIONS, StoreError};
+use super::{Admission, RECENT_SESSIONS, Signal, StoreError};
 use crate::usage::{FIELDS, Usage};
 
 /// The channel every instance listens on for kill requests (the message is the user id).
 pub const KILL_CHANNEL: &str = "relay:kill";
+/// The channel on which an instance says a user's budget is spent (the message is the user id).
+pub const BUDGET_CHANNEL: &str = "relay:budget";
+/// How long a user's kill generation is kept after the last kill (longer than any session).
+const KILL_GENERATION_TTL_SECS: i64 = 7 * 86_400;
 
 const ACQUIRE: &str = r"
 local t = redis.call('TIME')
@@ -32,11 +38,11 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local n = redis.call('ZCARD', KEYS[1])
 local cap = tonumber(ARGV[2])
 if cap >= 0 and n >= cap then
-  return {0, n}
+  return {0, n, 0}
 end
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), ARGV[3])
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]) * 2)
-return {1, n + 1}
+return {1, n + 1, tonumber(redis.call('GET', KEYS[2]) or '0')}
 ";
 
 const RENEW: &str = r"
@@ -44,7 +50,7 @@ local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 local lease = tonumber(ARGV[1])
 for i, key in ipairs(KEYS) do
-  redis.call('ZADD', key, 'XX', now + lease, ARGV[i + 1])
+  redis.call('ZADD', key, now + lease, ARGV[i + 1])
   redis.call('PEXPIRE', key, lease * 2)
 end
 return #KEYS
@@ -66,6 +72,10 @@ fn usage_key(user: &str, period: u64) -> String {
 
 fn records_key(user: &str) -> String {
     format!("relay:sessions:{user}")
+}
+
+fn kill_generation_key(user: &str) -> String {
+    format!("relay:killgen:{user}")
 }
 
 pub struct RedisStore {
@@ -138,9 +148,10 @@ impl RedisStore {
     ) -> Result<Admission, StoreError> {
         let mut c = self.conn().await?;
         let cap = cap.map_or(-1, i64::from);
-        let (ok, n): (i64, u64) = self
+        let (ok, n, kill_generation): (i64, u64, Option<u64>) = self
             .acquire
             .key(slots_key(user))
+            .key(kill_generation_key(user))
             .arg(lease.as_millis() as u64)
             .arg(cap)
             .arg(session)
@@ -148,7 +159,9 @@ impl RedisStore {
             .await
             .map_err(|e| self.failed(e))?;
         Ok(self.ok(if ok == 1 {
-            Admission::Admitted
+            Admission::Admitted {
+                kill_generation: kill_generation.unwrap_or(0),
+            }
         } else {
             Admission::Full { open: n }
         }))
@@ -249,19 +262,49 @@ impl RedisStore {
         Ok(())
     }
 
+    /// A kill: the user's kill generation goes up (for instances that reconcile later), then
+    /// every listening instance is told.
     pub async fn publish_kill(&self, user: &str) -> Result<(), StoreError> {
         let mut c = self.conn().await?;
-        let _: i64 = c.publish(KILL_CHANNEL, user).await.map_err(|e| self.failed(e))?;
+        let key = kill_generation_key(user);
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        pipe.incr(&key, 1).ignore();
+        pipe.expire(&key, KILL_GENERATION_TTL_SECS).ignore();
+        pipe.publish(KILL_CHANNEL, user).ignore();
+        let () = pipe.query_async(&mut c).await.map_err(|e| self.failed(e))?;
         self.recovered();
         Ok(())
     }
 
-    /// Listen for kill requests from every instance until `shutdown`, reconnecting as needed.
-    /// `ready` is notified each time the subscription is (re)established.
-    pub fn spawn_kill_listener(
+    /// The kill generation of each user (0 when never killed, or forgotten).
+    pub async fn kill_generations(&self, users: &[String]) -> Result<Vec<u64>, StoreError> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut c = self.conn().await?;
+        let keys: Vec<String> = users.iter().map(|u| kill_generation_key(u)).collect();
+        let values: Vec<Option<u64>> = redis::cmd("MGET")
+            .arg(&keys)
+            .query_async(&mut c)
+            .await
+            .map_err(|e| self.failed(e))?;
+        Ok(self.ok(values.into_iter().map(|v| v.unwrap_or(0)).collect()))
+    }
+
+    pub async fn publish_budget_spent(&self, user: &str) -> Result<(), StoreError> {
+        let mut c = self.conn().await?;
+        let _: i64 = c.publish(BUDGET_CHANNEL, user).await.map_err(|e| self.failed(e))?;
+        self.recovered();
+        Ok(())
+    }
+
+    /// Listen for the fleet's signals from every instance until `shutdown`, reconnecting as
+    /// needed; `on_signal` gets each, and [`Signal::Subscribed`] each time the subscription is
+    /// (re)established (after which the caller reconciles: signals sent meanwhile were missed).
+    pub fn spawn_listener(
         &self,
-        on_kill: Arc<dyn Fn(&str) + Send + Sync>,
-        ready: Arc<tokio::sync::Notify>,
+        on_signal: Arc<dyn Fn(Signal) + Send + Sync>,
         shutdown: CancellationToken,
     ) -> tokio::task::JoinHandle<()> {
         let client = self.client.clone();
@@ -269,30 +312,33 @@ impl RedisStore {
             loop {
                 let subscribed = async {
                     let mut pubsub = client.get_async_pubsub().await?;
-                    pubsub.subscribe(KILL_CHANNEL).await?;
+                    pubsub.subscribe(&[KILL_CHANNEL, BUDGET_CHANNEL]).await?;
                     Ok::<_, redis::RedisError>(pubsub)
                 };
                 match tokio::time::timeout(Duration::from_secs(2), subscribed).await {
                     Ok(Ok(mut pubsub)) => {
-                        ready.notify_waiters();
+                        on_signal(Signal::Subscribed);
                         let mut messages = pubsub.on_message();
                         loop {
                             tokio::select! {
                                 _ = shutdown.cancelled() => return,
                                 m = messages.next() => match m {
                                     Some(m) => {
-                                        if let Ok(user) = m.get_payload::<String>() {
-                                            on_kill(&user);
+                                        let Ok(user) = m.get_payload::<String>() else { continue };
+                                        match m.get_channel_name() {
+                                            KILL_CHANNEL => on_signal(Signal::Kill(user)),
+                                            BUDGET_CHANNEL => on_signal(Signal::BudgetSpent(user)),
+                                            _ => {}
                                         }
                                     }
                                     None => break,
                                 },
                             }
                         }
-                        warn!("Redis kill-switch subscription lost; resubscribing");
+                        warn!("Redis fleet subscription lost; resubscribing");
                     }
-                    Ok(Err(e)) => warn!(error = %e, "Redis kill-switch subscription failed; retrying"),
-                    Err(_) => warn!("Redis kill-switch subscription timed out; retrying"),
+                    Ok(Err(e)) => warn!(error = %e, "Redis fleet subscription failed; retrying"),
+                    Err(_) => warn!("Redis fleet subscription timed out; retrying"),
                 }
                 tokio::select! {
                     _ = shutdown.cancelled() => return,

@@ -2,6 +2,8 @@
 //! client with each token carrier, and a scriptable fake upstream that records what it receives.
 #![allow(dead_code)]
 
+pub mod redis_server;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -43,6 +45,49 @@ pub async fn relay(args: ServeArgs) -> Relay {
 
 pub fn token(user: &str) -> String {
     identity::mint(&Secret::new(JWT_SECRET), user, 600, Default::default()).unwrap()
+}
+
+/// A name no other test (or earlier run against the shared Redis) uses.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// A policy file with one profile `p` (limits as TOML inline table) and an `admin` profile.
+pub fn policy_with_limits(limits: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("{}.toml", unique("relay-limits")));
+    std::fs::write(
+        &path,
+        format!("default_profile = \"p\"\n[profiles.p]\nlimits = {limits}\n[profiles.admin]\n"),
+    )
+    .unwrap();
+    path
+}
+
+/// A token for `user`, with a `role` claim if given.
+pub fn token_as(user: &str, role: Option<&str>) -> String {
+    let mut claims = serde_json::Map::new();
+    if let Some(r) = role {
+        claims.insert("role".into(), Value::from(r));
+    }
+    identity::mint(&Secret::new(JWT_SECRET), user, 600, claims).unwrap()
+}
+
+/// The refusal of a handshake with `token` (status and code), or `None` if it was accepted.
+pub async fn refused_code(url: &str, token: &str) -> Option<(u16, String)> {
+    match try_connect(url, &[("api-key", token)]).await {
+        Ok(_) => None,
+        Err(e) => {
+            let (status, body) = refusal(e);
+            Some((status, body["error"]["code"].as_str().unwrap_or("").to_owned()))
+        }
+    }
+}
+
+/// A typed turn: the user's text, `response.create`, and the events up to `response.done`.
+pub async fn turn(c: &mut Client, text: &str) -> Vec<Value> {
+    send_json(c, serde_json::json!({"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}})).await;
+    send_json(c, serde_json::json!({"type": "response.create"})).await;
+    events_until(c, "response.done").await
 }
 
 /// Connect with `Authorization: Bearer`.
