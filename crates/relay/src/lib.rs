@@ -48,6 +48,7 @@ pub mod session;
 pub mod state;
 pub mod store;
 pub mod tls;
+pub mod tools;
 pub mod upstream;
 pub mod usage;
 pub mod web;

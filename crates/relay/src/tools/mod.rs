@@ -1,0 +1,6 @@
+//! Operator tools: functions defined in the policy profile and executed by the relay itself,
+//! with the server's own credentials, so that the browser never sees their schemas, arguments or
+//! results, and cannot fake a result.
+//!
+//! - [`webhook`]: one tool's executor, an HTTP(S) webhook called with the arguments and the user's
+//!   identity, signed with an HMAC of the body.
