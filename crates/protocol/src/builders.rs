@@ -1,5 +1,5 @@
 //! Typed constructors for the events a middle tier makes itself (the relay's notices, the
-//! `response.cancel` it injects, a narration's items), so nobody writes them as untyped JSON.
+//! `response.cancel` it injects, a narration's items, a tool's output), so nobody writes them as untyped JSON.
 
 use crate::ClientEvent;
 use crate::client::{ConversationItemCreate, ItemRef, ResponseCancel, ResponseCreate, SessionUpdate};
@@ -33,6 +33,21 @@ impl ClientEvent {
                     text: Patch::Value(text.into()),
                     ..Default::default()
                 }]),
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+    }
+
+    /// `conversation.item.create` of a `function_call_output` item `item_id` answering `call_id`.
+    pub fn function_call_output(event_id: &str, item_id: &str, call_id: &str, output: &str) -> ClientEvent {
+        ClientEvent::ConversationItemCreate(ConversationItemCreate {
+            event_id: Patch::Value(event_id.into()),
+            item: Item {
+                id: Patch::Value(item_id.into()),
+                kind: "function_call_output".into(),
+                call_id: Patch::Value(call_id.into()),
+                output: Patch::Value(output.into()),
                 ..Default::default()
             },
             ..Default::default()

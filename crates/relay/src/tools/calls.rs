@@ -22,9 +22,9 @@
 
 use std::collections::{HashSet, VecDeque};
 
-use realtime_protocol::ErrorDetail;
+use realtime_protocol::{ClientEvent, ErrorDetail};
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 /// The prefix of every event id and item id the relay uses for tools.
 pub const RELAY_TOOL_PREFIX: &str = "relay_tool";
@@ -153,7 +153,10 @@ pub fn concerns_server(ga_type: &str) -> bool {
 
 /// The client event types this machine looks at.
 pub fn concerns_client(ga_type: &str) -> bool {
-    matches!(ga_type, "response.create" | "response.cancel" | "conversation.item.create")
+    matches!(
+        ga_type,
+        "response.create" | "response.cancel" | "conversation.item.create"
+    )
 }
 
 fn remember(list: &mut VecDeque<String>, id: String) {
@@ -197,7 +200,9 @@ impl Calls {
         let item_id = event.item.as_ref().and_then(|i| i.id.clone()).or(event.item_id.clone());
         match ga_type {
             "response.output_item.added" => {
-                let Some(item) = &event.item else { return (Down::Forward, Vec::new()) };
+                let Some(item) = &event.item else {
+                    return (Down::Forward, Vec::new());
+                };
                 if item.kind.as_deref() != Some("function_call") {
                     return (Down::Forward, Vec::new());
                 }
@@ -327,13 +332,21 @@ impl Calls {
         let down = match serde_json::from_str::<Value>(frame) {
             Ok(mut v) => {
                 if let Some(Value::Array(output)) = v.pointer_mut("/response/output") {
-                    output.retain(|item| !item.get("id").and_then(Value::as_str).is_some_and(|id| hidden.contains(id)));
+                    output.retain(|item| {
+                        !item
+                            .get("id")
+                            .and_then(Value::as_str)
+                            .is_some_and(|id| hidden.contains(id))
+                    });
                 }
                 Down::Replace(v.to_string())
             }
             Err(_) => Down::Forward,
         };
-        let effects = self.followup_if_complete().map(|f| vec![Effect::SendUp(vec![f])]).unwrap_or_default();
+        let effects = self
+            .followup_if_complete()
+            .map(|f| vec![Effect::SendUp(vec![f])])
+            .unwrap_or_default();
         (down, effects)
     }
 
@@ -350,7 +363,7 @@ impl Calls {
         }
         pending.followup_sent = true;
         let id = self.id("followup");
-        Some(json!({"type": "response.create", "event_id": id}).to_string())
+        Some(ClientEvent::response_create(&id).to_json())
     }
 
     /// A new turn or a cancel: the pending follow-up would answer a question no longer asked.
@@ -376,17 +389,13 @@ impl Calls {
                 c.output_in = true;
                 c.name.clone()
             });
-        let create = json!({
-            "type": "conversation.item.create",
-            "event_id": event_id,
-            "item": {"id": item_id, "type": "function_call_output", "call_id": call_id, "output": output},
-        })
-        .to_string();
+        let create = ClientEvent::function_call_output(&event_id, &item_id, call_id, output).to_json();
         let mut up = vec![create];
         up.extend(self.followup_if_complete());
         let mut effects = vec![Effect::SendUp(up)];
         if let Some(name) = name {
-            let failed = serde_json::from_str::<Map<String, Value>>(output).is_ok_and(|o| o.contains_key("error") && o.len() == 1);
+            let failed = serde_json::from_str::<Map<String, Value>>(output)
+                .is_ok_and(|o| o.contains_key("error") && o.len() == 1);
             effects.push(Effect::Announce {
                 name,
                 status: if failed { "failed" } else { "done" },
@@ -410,7 +419,9 @@ impl Calls {
                 let Ok(event) = serde_json::from_str::<ItemEvent>(frame) else {
                     return Up::Forward(Vec::new());
                 };
-                let Some(item) = event.item else { return Up::Forward(Vec::new()) };
+                let Some(item) = event.item else {
+                    return Up::Forward(Vec::new());
+                };
                 match item.kind.as_deref() {
                     Some("function_call_output") => {
                         let call_id = item.call_id.unwrap_or_default();
@@ -446,23 +457,31 @@ impl Calls {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn ev(v: Value) -> String {
         v.to_string()
     }
 
     fn call_added(item: &str, call: &str, name: &str) -> String {
-        ev(json!({"type": "response.output_item.added", "response_id": "r1", "output_index": 0,
-            "item": {"id": item, "type": "function_call", "name": name, "call_id": call, "arguments": ""}}))
+        ev(
+            json!({"type": "response.output_item.added", "response_id": "r1", "output_index": 0,
+            "item": {"id": item, "type": "function_call", "name": name, "call_id": call, "arguments": ""}}),
+        )
     }
 
     fn args_done(item: &str, call: &str, args: &str) -> String {
-        ev(json!({"type": "response.function_call_arguments.done", "response_id": "r1", "item_id": item,
-            "call_id": call, "arguments": args}))
+        ev(
+            json!({"type": "response.function_call_arguments.done", "response_id": "r1", "item_id": item,
+            "call_id": call, "arguments": args}),
+        )
     }
 
     fn done(items: &[&str]) -> String {
-        let output: Vec<Value> = items.iter().map(|i| json!({"id": i, "type": "function_call"})).collect();
+        let output: Vec<Value> = items
+            .iter()
+            .map(|i| json!({"id": i, "type": "function_call"}))
+            .collect();
         ev(json!({"type": "response.done", "response": {"id": "r1", "status": "completed", "output": output}}))
     }
 
@@ -508,19 +527,26 @@ mod tests {
         assert_eq!(up[0]["item"]["output"], "{\"total\":3}");
         let output_item = up[0]["item"]["id"].as_str().unwrap().to_owned();
         // The relay's own output item is withheld when the upstream announces it.
-        let announced = ev(json!({"type": "conversation.item.added", "item": {"id": output_item, "type": "function_call_output"}}));
+        let announced =
+            ev(json!({"type": "conversation.item.added", "item": {"id": output_item, "type": "function_call_output"}}));
         assert_eq!(feed(&mut c, &announced).0, Down::Withhold);
         // response.done: passed on without the call, and the follow-up is sent.
         let (down, effects) = feed(&mut c, &done(&["it1", "other"]));
         let Down::Replace(shown) = down else { panic!("{down:?}") };
         let shown: Value = serde_json::from_str(&shown).unwrap();
-        assert_eq!(shown["response"]["output"], json!([{"id": "other", "type": "function_call"}]));
+        assert_eq!(
+            shown["response"]["output"],
+            json!([{"id": "other", "type": "function_call"}])
+        );
         let up = sent(&effects);
         assert_eq!(up.len(), 1);
         assert_eq!(up[0]["type"], "response.create");
         // Until the follow-up's response.created, a client response.create is refused.
         assert!(matches!(c.client_event("response.create", "{}"), Up::Refuse(_)));
-        feed(&mut c, &ev(json!({"type": "response.created", "response": {"id": "r2"}})));
+        feed(
+            &mut c,
+            &ev(json!({"type": "response.created", "response": {"id": "r2"}})),
+        );
         assert!(!c.followup_due());
         assert_eq!(c.client_event("response.create", "{}"), Up::Forward(Vec::new()));
     }
@@ -534,16 +560,33 @@ mod tests {
         let (_, e1) = feed(&mut c, &args_done("i1", "c1", "{}"));
         let (_, e2) = feed(&mut c, &args_done("i2", "c2", "{}"));
         assert!(matches!(e1[0], Effect::Run { .. }) && matches!(e2[0], Effect::Run { .. }));
-        assert_eq!(feed(&mut c, &args_done("i3", "c3", "{}")).0, Down::Forward, "the client's call passes");
+        assert_eq!(
+            feed(&mut c, &args_done("i3", "c3", "{}")).0,
+            Down::Forward,
+            "the client's call passes"
+        );
         let (_, effects) = feed(&mut c, &done(&["i1", "i2", "i3"]));
         assert!(sent(&effects).is_empty(), "no output yet");
         assert_eq!(sent(&c.output_ready("c2", "{}")).len(), 1, "an output, no follow-up");
-        assert_eq!(sent(&c.output_ready("c1", "{}")).len(), 1, "the client's is still missing");
+        assert_eq!(
+            sent(&c.output_ready("c1", "{}")).len(),
+            1,
+            "the client's is still missing"
+        );
         // A client output for an operator call is refused; its own call's completes the turn.
-        let fake = ev(json!({"type": "conversation.item.create", "item": {"type": "function_call_output", "call_id": "c1", "output": "{}"}}));
-        assert!(matches!(c.client_event("conversation.item.create", &fake), Up::Refuse(_)));
-        let own = ev(json!({"type": "conversation.item.create", "item": {"type": "function_call_output", "call_id": "c3", "output": "{}"}}));
-        let Up::Forward(after) = c.client_event("conversation.item.create", &own) else { panic!() };
+        let fake = ev(
+            json!({"type": "conversation.item.create", "item": {"type": "function_call_output", "call_id": "c1", "output": "{}"}}),
+        );
+        assert!(matches!(
+            c.client_event("conversation.item.create", &fake),
+            Up::Refuse(_)
+        ));
+        let own = ev(
+            json!({"type": "conversation.item.create", "item": {"type": "function_call_output", "call_id": "c3", "output": "{}"}}),
+        );
+        let Up::Forward(after) = c.client_event("conversation.item.create", &own) else {
+            panic!()
+        };
         assert_eq!(after.len(), 1);
         assert!(after[0].contains("response.create"));
     }
@@ -557,11 +600,16 @@ mod tests {
             feed(&mut c, &done(&["it1"]));
             match interruption {
                 "speech" => {
-                    feed(&mut c, &ev(json!({"type": "input_audio_buffer.speech_started", "item_id": "u2"})));
+                    feed(
+                        &mut c,
+                        &ev(json!({"type": "input_audio_buffer.speech_started", "item_id": "u2"})),
+                    );
                 }
                 "cancel" => assert_eq!(c.client_event("response.cancel", "{}"), Up::Forward(Vec::new())),
                 _ => {
-                    let msg = ev(json!({"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": []}}));
+                    let msg = ev(
+                        json!({"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": []}}),
+                    );
                     c.client_event("conversation.item.create", &msg);
                 }
             }
@@ -577,9 +625,13 @@ mod tests {
         let mut c = Calls::new(["lookup".to_owned()]);
         assert_eq!(feed(&mut c, &call_added("i", "c", "client_tool")).0, Down::Forward);
         assert_eq!(feed(&mut c, &done(&["i"])).0, Down::Forward);
-        let error = ev(json!({"type": "error", "error": {"type": "invalid_request_error", "code": "x", "event_id": "evt_client"}}));
+        let error = ev(
+            json!({"type": "error", "error": {"type": "invalid_request_error", "code": "x", "event_id": "evt_client"}}),
+        );
         assert_eq!(feed(&mut c, &error).0, Down::Forward);
-        let ours = ev(json!({"type": "error", "error": {"type": "invalid_request_error", "code": "x", "event_id": "relay_tool_item_1"}}));
+        let ours = ev(
+            json!({"type": "error", "error": {"type": "invalid_request_error", "code": "x", "event_id": "relay_tool_item_1"}}),
+        );
         assert_eq!(feed(&mut c, &ours).0, Down::Withhold);
         assert_eq!(c.client_event("response.create", "{}"), Up::Forward(Vec::new()));
     }
