@@ -4,3 +4,5 @@
 //!
 //! - [`webhook`]: one tool's executor, an HTTP(S) webhook called with the arguments and the user's
 //!   identity, signed with an HMAC of the body.
+
+pub mod webhook;
