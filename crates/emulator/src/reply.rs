@@ -2,11 +2,15 @@
 //!
 //! Looking at the last relevant item of the response's input (the conversation, or
 //! `response.input`):
-//! 1. a `function_call_output` → "The function returned: <output>."
+//! 1. a `function_call_output` → "The tool returned: <output>." for one output since the last
+//!    assistant message, "The tools returned: <o1>; <o2>." (in conversation order) for several, so
+//!    a test sees every result reach the model;
 //! 2. tools are available and `tool_choice` is not `none`, and either `tool_choice` forces a
-//!    function (`required` or `{"type":"function","name":…}`) or the user's text names a tool →
-//!    a call of that tool, its arguments being every required string parameter set to the user's
-//!    text (`{}` when there is none);
+//!    function (`required`: the first; `{"type":"function","name":…}`: that one) → a call of it; or
+//!    the user's text names function tools (each name contained in it, case-insensitively; a name
+//!    only found inside a longer named tool's name does not count) → one call per named tool, in
+//!    the order the names first appear, each tool once. A call's arguments are every required
+//!    string parameter set to the user's text (`{}` when there is none);
 //! 3. user text, and the instructions ask for narration (they contain "read", "narrat", "verbatim",
 //!    "aloud" or "repeat") → exactly the user's text;
 //! 4. user text → "You said: <text>";
@@ -24,8 +28,18 @@ use crate::conversation::StoredItem;
 /// What a response will contain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
+    /// One assistant message.
     Say(String),
-    Call { name: String, arguments: String },
+    /// One `function_call` output item per call, in this order (never empty).
+    Calls(Vec<Call>),
+}
+
+/// One function call the model makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    pub name: String,
+    /// The arguments as the model writes them: JSON text.
+    pub arguments: String,
 }
 
 /// What the rules look at.
@@ -55,12 +69,12 @@ pub fn decide(input: &ReplyInput<'_>) -> Reply {
         return Reply::Say("Hello! How can I help you today?".into());
     };
     if last.item.kind == "function_call_output" {
-        let output = last.item.output.get().map(String::as_str).unwrap_or("");
-        return Reply::Say(format!("The function returned: {output}."));
+        return Reply::Say(from_outputs(&input.items));
     }
     let text = last.item.text();
-    if let Some(call) = tool_call(input, &text) {
-        return call;
+    let calls = tool_calls(input, &text);
+    if !calls.is_empty() {
+        return Reply::Calls(calls);
     }
     let has_audio = last.item.parts().iter().any(|p| p.kind == "input_audio");
     if has_audio && (text.trim().is_empty() || text.starts_with("[emulator")) {
@@ -75,30 +89,92 @@ pub fn decide(input: &ReplyInput<'_>) -> Reply {
     Reply::Say(format!("You said: {text}"))
 }
 
-fn tool_call(input: &ReplyInput<'_>, user_text: &str) -> Option<Reply> {
+/// Rule 1: the outputs since the last assistant message, in conversation order.
+fn from_outputs(items: &[&StoredItem]) -> String {
+    let since = items
+        .iter()
+        .rposition(|s| s.item.kind == "message" && s.item.role() == Some("assistant"))
+        .map_or(0, |at| at + 1);
+    let outputs: Vec<&str> = items[since..]
+        .iter()
+        .filter(|s| s.item.kind == "function_call_output")
+        .map(|s| s.item.output.get().map(String::as_str).unwrap_or(""))
+        .collect();
+    match outputs.as_slice() {
+        [one] => format!("The tool returned: {one}."),
+        several => format!("The tools returned: {}.", several.join("; ")),
+    }
+}
+
+/// Rule 2: the calls the model makes, if any.
+fn tool_calls(input: &ReplyInput<'_>, user_text: &str) -> Vec<Call> {
     let functions: Vec<&Tool> = input
         .tools
         .iter()
-        .filter(|t| t.kind.get().is_none_or(|k| k == "function") && t.name.get().is_some())
+        .filter(|t| t.kind.get().is_none_or(|k| k == "function") && t.name.get().is_some_and(|n| !n.is_empty()))
         .collect();
     let name_of = |t: &Tool| t.name.get().cloned().unwrap_or_default();
-    let chosen = match input.tool_choice {
-        Some(Value::String(s)) if s == "none" => return None,
-        Some(Value::String(s)) if s == "required" => functions.first().copied(),
-        Some(Value::Object(o)) => {
-            let forced = o.get("name").and_then(Value::as_str)?;
-            functions.iter().copied().find(|t| name_of(t) == forced)
-        }
-        _ => {
-            let lower = user_text.to_lowercase();
-            functions
+    let chosen: Vec<&Tool> = match input.tool_choice {
+        Some(Value::String(s)) if s == "none" => Vec::new(),
+        Some(Value::String(s)) if s == "required" => functions.first().copied().into_iter().collect(),
+        Some(Value::Object(o)) => match o.get("name").and_then(Value::as_str) {
+            Some(forced) => functions
                 .iter()
                 .copied()
-                .find(|t| lower.contains(&name_of(t).to_lowercase()))
+                .filter(|t| name_of(t) == forced)
+                .take(1)
+                .collect(),
+            None => Vec::new(),
+        },
+        _ => named(&functions, user_text),
+    };
+    chosen
+        .into_iter()
+        .map(|tool| Call {
+            name: name_of(tool),
+            arguments: arguments(tool, user_text),
+        })
+        .collect()
+}
+
+/// The tools the text names, in the order their names first appear (see rule 2).
+fn named<'t>(functions: &[&'t Tool], user_text: &str) -> Vec<&'t Tool> {
+    let lower = user_text.to_lowercase();
+    let names: Vec<String> = functions
+        .iter()
+        .map(|t| t.name.get().map(|n| n.to_lowercase()).unwrap_or_default())
+        .collect();
+    // Where each name occurs: (start, end) byte spans in the lowered text.
+    let spans: Vec<Vec<(usize, usize)>> = names
+        .iter()
+        .map(|n| {
+            lower
+                .match_indices(n.as_str())
+                .map(|(at, m)| (at, at + m.len()))
+                .collect()
+        })
+        .collect();
+    let mut found: Vec<(usize, usize)> = Vec::new(); // (position, tool index)
+    for (i, name) in names.iter().enumerate() {
+        let inside_longer = |&(start, end): &(usize, usize)| {
+            names.iter().enumerate().any(|(j, other)| {
+                j != i && other.len() > name.len() && spans[j].iter().any(|&(s, e)| s <= start && end <= e)
+            })
+        };
+        if let Some(&(at, _)) = spans[i].iter().find(|span| !inside_longer(span)) {
+            if !found.iter().any(|&(_, j)| names[j] == *name) {
+                found.push((at, i));
+            }
         }
-    }?;
+    }
+    found.sort_by_key(|&(at, i)| (at, i));
+    found.into_iter().map(|(_, i)| functions[i]).collect()
+}
+
+/// A call's arguments: every required string parameter set to the user's text.
+fn arguments(tool: &Tool, user_text: &str) -> String {
     let mut args = Map::new();
-    if let Some(params) = chosen.parameters.get() {
+    if let Some(params) = tool.parameters.get() {
         let required: Vec<&str> = params
             .get("required")
             .and_then(Value::as_array)
@@ -116,10 +192,7 @@ fn tool_call(input: &ReplyInput<'_>, user_text: &str) -> Option<Reply> {
             }
         }
     }
-    Some(Reply::Call {
-        name: name_of(chosen),
-        arguments: Value::Object(args).to_string(),
-    })
+    Value::Object(args).to_string()
 }
 
 /// Text tokens of a string.
@@ -159,6 +232,7 @@ fn item_text(item: &Item) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn stored(item: Item) -> StoredItem {
         StoredItem {
@@ -194,9 +268,22 @@ mod tests {
         let mut out = Item::of_kind("function_call_output");
         out.output = "22C".into();
         let out = stored(out);
+        assert_eq!(say("", vec![&hi, &out]), Reply::Say("The tool returned: 22C.".into()));
+        let mut out2 = Item::of_kind("function_call_output");
+        out2.output = r#"{"time":"noon"}"#.into();
+        let out2 = stored(out2);
         assert_eq!(
-            say("", vec![&hi, &out]),
-            Reply::Say("The function returned: 22C.".into())
+            say("", vec![&hi, &out, &out2]),
+            Reply::Say(r#"The tools returned: 22C; {"time":"noon"}."#.into())
+        );
+        // Only the outputs since the last assistant message count.
+        let answer = stored(Item {
+            role: "assistant".into(),
+            ..Item::of_kind("message")
+        });
+        assert_eq!(
+            say("", vec![&hi, &out, &answer, &hi, &out2]),
+            Reply::Say(r#"The tool returned: {"time":"noon"}."#.into())
         );
     }
 
@@ -212,10 +299,10 @@ mod tests {
         };
         assert_eq!(
             decide(&input),
-            Reply::Call {
+            Reply::Calls(vec![Call {
                 name: "get_weather".into(),
                 arguments: r#"{"city":"Please get_weather for Paris"}"#.into()
-            }
+            }])
         );
         let none = Value::String("none".into());
         let input = ReplyInput {
@@ -231,7 +318,45 @@ mod tests {
             tools: &tools,
             tool_choice: Some(&required),
         };
-        assert!(matches!(decide(&input), Reply::Call { .. }));
+        assert!(matches!(decide(&input), Reply::Calls(c) if c.len() == 1 && c[0].name == "get_weather"));
+    }
+
+    #[test]
+    fn several_named_tools_are_called_in_the_order_of_the_text() {
+        let tools: Vec<Tool> = serde_json::from_str(
+            r#"[{"type":"function","name":"get_weather"},{"type":"function","name":"weather"},{"type":"function","name":"get_time"},{"type":"function","name":"unused"}]"#,
+        )
+        .unwrap();
+        let names = |text: &str| -> Vec<String> {
+            let ask = stored(Item::user_text(text));
+            match decide(&ReplyInput {
+                instructions: "",
+                items: vec![&ask],
+                tools: &tools,
+                tool_choice: None,
+            }) {
+                Reply::Calls(calls) => calls.into_iter().map(|c| c.name).collect(),
+                Reply::Say(_) => Vec::new(),
+            }
+        };
+        assert_eq!(
+            names("GET_TIME then get_weather, and get_time again"),
+            ["get_time", "get_weather"]
+        );
+        // "weather" inside "get_weather" does not name the tool `weather`; on its own it does.
+        assert_eq!(names("get_weather please"), ["get_weather"]);
+        assert_eq!(names("weather, then get_weather"), ["weather", "get_weather"]);
+        assert!(names("nothing named").is_empty());
+        // Forcing a tool still makes exactly one call.
+        let forced = json!({"type": "function", "name": "get_time"});
+        let ask = stored(Item::user_text("get_weather and weather"));
+        let reply = decide(&ReplyInput {
+            instructions: "",
+            items: vec![&ask],
+            tools: &tools,
+            tool_choice: Some(&forced),
+        });
+        assert!(matches!(reply, Reply::Calls(c) if c.len() == 1 && c[0].name == "get_time"));
     }
 
     #[test]

@@ -13,9 +13,12 @@
 //! `response.output_audio.delta` (one per chunk), then `response.output_audio.done`,
 //! `response.output_audio_transcript.done`, `response.content_part.done`,
 //! `response.output_item.done`, `conversation.item.done`, `response.done` (with `usage`),
-//! `rate_limits.updated`. Text replies use `response.output_text.*`; function calls use
-//! `response.function_call_arguments.*`. With `conversation: "none"` the `conversation.item.*`
-//! events are left out.
+//! `rate_limits.updated`. Text replies use `response.output_text.*`. Function calls use
+//! `response.function_call_arguments.*`, one output item per call: each call's whole sequence
+//! (`response.output_item.added`, `conversation.item.added`, the arguments deltas and done,
+//! `response.output_item.done`, `conversation.item.done`) with its own `output_index`, item id and
+//! `call_id`, one call after the other, then one `response.done` whose `output` lists every call.
+//! With `conversation: "none"` the `conversation.item.*` events are left out.
 
 use std::collections::VecDeque;
 
@@ -39,14 +42,18 @@ const ARGUMENT_DELTA_MS: u64 = 20;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
     None,
-    /// The output item enters the conversation.
+    /// The output item of this index starts (`response.output_item.added`): it is the current one.
+    Start(usize),
+    /// The current output item enters the conversation.
     ItemAdded,
     /// The output item has sent this many bytes of audio and characters of text so far.
     Progress {
         audio_bytes: usize,
         text_len: usize,
     },
-    /// The output item is complete.
+    /// The current output item is complete (`response.output_item.done`).
+    OutputDone,
+    /// The current output item is complete in the conversation (`conversation.item.done`).
     ItemDone,
     /// The response is over.
     Done,
@@ -78,16 +85,24 @@ pub struct ResponseSettings {
 pub struct ActiveResponse {
     pub id: String,
     pub settings: ResponseSettings,
-    /// The assistant output item as it is once complete (its `status` is set when it ends).
-    pub item: Item,
-    /// All the audio the item will have.
+    /// Every output item as it is once complete (its `status` is set when it ends): one message,
+    /// or one function call per call.
+    outputs: Vec<Item>,
+    /// The index in `outputs` of the item being sent (the last one started).
+    current: usize,
+    /// All the audio the current item will have.
     pub pcm: Vec<u8>,
-    /// All the text (transcript or text) the item will have.
+    /// All the text (transcript, text or arguments) the current item will have.
     pub text: String,
-    /// What has been sent so far.
+    /// What has been sent so far of the current item.
     pub sent_audio: usize,
     pub sent_text: usize,
+    /// Output text tokens of the items before the current one.
+    earlier_text_tokens: u64,
+    /// Whether the current item was added to the conversation, and which of its done events left.
     pub item_added: bool,
+    output_done: bool,
+    item_done: bool,
     /// Whether the reply was cut by `max_output_tokens`.
     pub truncated_by_limit: bool,
     queue: VecDeque<Planned>,
@@ -155,7 +170,6 @@ impl ActiveResponse {
     /// Plan a response. `previous_item_id` is the conversation's last item before this one.
     pub fn plan(reply: Reply, settings: ResponseSettings, previous_item_id: Option<String>) -> Self {
         let id = new_id("resp");
-        let item_id = new_id("item");
         let mut queue = VecDeque::new();
         queue.push_back(Planned {
             at_ms: 0,
@@ -169,86 +183,56 @@ impl ActiveResponse {
         let mut me = ActiveResponse {
             id: id.clone(),
             settings,
-            item: Item::of_kind("message"),
+            outputs: Vec::new(),
+            current: 0,
             pcm: Vec::new(),
             text: String::new(),
             sent_audio: 0,
             sent_text: 0,
+            earlier_text_tokens: 0,
             item_added: false,
+            output_done: false,
+            item_done: false,
             truncated_by_limit: false,
             queue,
         };
-        let mut in_progress = match &reply {
-            Reply::Say(_) => Item {
-                role: "assistant".into(),
-                content: Patch::Value(vec![]),
-                ..Item::of_kind("message")
-            },
-            Reply::Call { name, .. } => Item {
-                call_id: Patch::Value(new_id("call")),
-                name: name.as_str().into(),
-                arguments: "".into(),
-                ..Item::of_kind("function_call")
-            },
+        let reply = match reply {
+            Reply::Calls(calls) if calls.is_empty() => Reply::Say(String::new()),
+            reply => reply,
         };
-        in_progress.id = item_id.as_str().into();
-        in_progress.object = "realtime.item".into();
-        in_progress.status = "in_progress".into();
-        me.push(
-            0,
-            ServerEvent::ResponseOutputItemAdded(OutputItemEvent {
-                event_id: event_id(),
-                response_id: id.clone(),
-                output_index: 0,
-                item: in_progress.clone(),
-                ..Default::default()
-            }),
-            Effect::None,
-        );
-        if me.settings.in_conversation {
-            me.push(
-                0,
-                ServerEvent::ConversationItemAdded(ItemEvent {
-                    event_id: event_id(),
-                    previous_item_id: Patch::or_null(previous_item_id.clone()),
-                    item: in_progress.clone(),
-                    ..Default::default()
-                }),
-                Effect::ItemAdded,
-            );
+        let mut previous = previous_item_id;
+        let mut start_ms = 0;
+        match reply {
+            Reply::Say(text) => {
+                let in_progress = Item {
+                    role: "assistant".into(),
+                    content: Patch::Value(vec![]),
+                    ..Item::of_kind("message")
+                };
+                me.plan_item(0, start_ms, in_progress, previous, |me, item_id, _| {
+                    me.plan_message(&id, item_id, &text)
+                });
+            }
+            Reply::Calls(calls) => {
+                for (index, call) in calls.into_iter().enumerate() {
+                    let in_progress = Item {
+                        call_id: Patch::Value(new_id("call")),
+                        name: call.name.as_str().into(),
+                        arguments: "".into(),
+                        ..Item::of_kind("function_call")
+                    };
+                    let (item_id, end_ms) =
+                        me.plan_item(index, start_ms, in_progress, previous, |me, item_id, item| {
+                            me.plan_call(&id, item_id, index, start_ms, item, &call.arguments)
+                        });
+                    previous = Some(item_id);
+                    start_ms = end_ms + ARGUMENT_DELTA_MS;
+                }
+                // The first call's arguments are the text the usage counts first.
+                me.text = me.outputs[0].arguments.get().cloned().unwrap_or_default();
+            }
         }
-        let end_ms = match reply {
-            Reply::Say(text) => me.plan_message(&id, &item_id, &text),
-            Reply::Call { arguments, .. } => me.plan_call(&id, &item_id, in_progress.clone(), &arguments),
-        };
-        me.item = Item {
-            status: "completed".into(),
-            ..me.item.clone()
-        };
-        let done_item = me.item.clone();
-        me.push(
-            end_ms,
-            ServerEvent::ResponseOutputItemDone(OutputItemEvent {
-                event_id: event_id(),
-                response_id: id.clone(),
-                output_index: 0,
-                item: done_item.clone(),
-                ..Default::default()
-            }),
-            Effect::None,
-        );
-        if me.settings.in_conversation {
-            me.push(
-                end_ms,
-                ServerEvent::ConversationItemDone(ItemEvent {
-                    event_id: event_id(),
-                    previous_item_id: Patch::or_null(previous_item_id),
-                    item: done_item,
-                    ..Default::default()
-                }),
-                Effect::ItemDone,
-            );
-        }
+        let end_ms = me.queue.back().map_or(0, |p| p.at_ms);
         me.push(
             end_ms,
             ServerEvent::ResponseDone(ResponseEvent::default()),
@@ -257,11 +241,87 @@ impl ActiveResponse {
         me
     }
 
+    /// Plan one output item at `index`, starting at `start_ms`: its added events, its content (by
+    /// `content`, which returns the item complete and when its content ends), its done events.
+    /// Returns the item's id and end.
+    fn plan_item(
+        &mut self,
+        index: usize,
+        start_ms: u64,
+        mut in_progress: Item,
+        previous: Option<String>,
+        content: impl FnOnce(&mut Self, &str, Item) -> (Item, u64),
+    ) -> (String, u64) {
+        let item_id = new_id("item");
+        in_progress.id = item_id.as_str().into();
+        in_progress.object = "realtime.item".into();
+        in_progress.status = "in_progress".into();
+        let response_id = self.id.clone();
+        self.push(
+            start_ms,
+            ServerEvent::ResponseOutputItemAdded(OutputItemEvent {
+                event_id: event_id(),
+                response_id: response_id.clone(),
+                output_index: index as u32,
+                item: in_progress.clone(),
+                ..Default::default()
+            }),
+            Effect::Start(index),
+        );
+        if self.settings.in_conversation {
+            self.push(
+                start_ms,
+                ServerEvent::ConversationItemAdded(ItemEvent {
+                    event_id: event_id(),
+                    previous_item_id: Patch::or_null(previous.clone()),
+                    item: in_progress.clone(),
+                    ..Default::default()
+                }),
+                Effect::ItemAdded,
+            );
+        }
+        let (done_item, end_ms) = content(self, &item_id, in_progress);
+        let done_item = Item {
+            status: "completed".into(),
+            ..done_item
+        };
+        self.outputs.push(done_item.clone());
+        self.push(
+            end_ms,
+            ServerEvent::ResponseOutputItemDone(OutputItemEvent {
+                event_id: event_id(),
+                response_id,
+                output_index: index as u32,
+                item: done_item.clone(),
+                ..Default::default()
+            }),
+            Effect::OutputDone,
+        );
+        if self.settings.in_conversation {
+            self.push(
+                end_ms,
+                ServerEvent::ConversationItemDone(ItemEvent {
+                    event_id: event_id(),
+                    previous_item_id: Patch::or_null(previous),
+                    item: done_item,
+                    ..Default::default()
+                }),
+                Effect::ItemDone,
+            );
+        }
+        (item_id, end_ms)
+    }
+
+    /// The output item being sent, as it is once complete.
+    pub fn item(&self) -> &Item {
+        &self.outputs[self.current.min(self.outputs.len().saturating_sub(1))]
+    }
+
     fn push(&mut self, at_ms: u64, event: ServerEvent, effect: Effect) {
         self.queue.push_back(Planned { at_ms, event, effect });
     }
 
-    fn plan_message(&mut self, id: &str, item_id: &str, text: &str) -> u64 {
+    fn plan_message(&mut self, id: &str, item_id: &str, text: &str) -> (Item, u64) {
         let audio = self.settings.audio;
         let (text, cut) = fit(text, audio, self.settings.max_output_tokens);
         self.truncated_by_limit = cut;
@@ -407,26 +467,34 @@ impl ActiveResponse {
             Effect::None,
         );
         self.text = text;
-        self.item = self.message_item(item_id, self.text.len(), "completed");
-        end_ms
+        (self.message_item(item_id, self.text.len(), "completed"), end_ms)
     }
 
-    fn plan_call(&mut self, id: &str, item_id: &str, mut item: Item, arguments: &str) -> u64 {
+    fn plan_call(
+        &mut self,
+        id: &str,
+        item_id: &str,
+        output_index: usize,
+        start_ms: u64,
+        mut item: Item,
+        arguments: &str,
+    ) -> (Item, u64) {
+        let output_index = output_index as u32;
         let call_id = item.call_id.get().cloned().unwrap_or_default();
         let name = item.name.get().cloned().unwrap_or_default();
         // Three deltas (or fewer for short arguments), cut on character boundaries.
         let chars: Vec<char> = arguments.chars().collect();
         let step = chars.len().div_ceil(3).max(1);
-        let mut at = 0;
+        let mut at = start_ms;
         for (i, piece) in chars.chunks(step).enumerate() {
-            at = i as u64 * ARGUMENT_DELTA_MS;
+            at = start_ms + i as u64 * ARGUMENT_DELTA_MS;
             self.push(
                 at,
                 ServerEvent::ResponseFunctionCallArgumentsDelta(FunctionCallArgumentsDelta {
                     event_id: event_id(),
                     response_id: id.to_owned(),
                     item_id: item_id.to_owned(),
-                    output_index: 0,
+                    output_index,
                     call_id: call_id.clone(),
                     delta: piece.iter().collect(),
                     extra: Default::default(),
@@ -440,7 +508,7 @@ impl ActiveResponse {
                 event_id: event_id(),
                 response_id: id.to_owned(),
                 item_id: item_id.to_owned(),
-                output_index: 0,
+                output_index,
                 call_id,
                 name: Patch::Value(name),
                 arguments: arguments.to_owned(),
@@ -449,10 +517,7 @@ impl ActiveResponse {
             Effect::None,
         );
         item.arguments = arguments.into();
-        self.text = arguments.to_owned();
-        self.sent_text = 0;
-        self.item = item;
-        at
+        (item, at)
     }
 
     /// The assistant message item with the first `text_len` bytes of its text.
@@ -495,8 +560,25 @@ impl ActiveResponse {
                     self.sent_text = text_len;
                 }
             }
+            Effect::Start(index) if index > 0 => {
+                // The previous call is complete: its arguments count, and this one's start.
+                self.earlier_text_tokens += text_tokens(&self.text);
+                self.current = index.min(self.outputs.len().saturating_sub(1));
+                self.text = self.item().arguments.get().cloned().unwrap_or_default();
+                self.sent_text = 0;
+                self.item_added = false;
+                self.output_done = false;
+                self.item_done = false;
+            }
+            Effect::Start(_) => {}
             Effect::ItemAdded => self.item_added = true,
+            Effect::OutputDone => {
+                self.output_done = true;
+                self.sent_text = self.text.len();
+                self.sent_audio = self.pcm.len();
+            }
             Effect::ItemDone => {
+                self.item_done = true;
                 self.sent_text = self.text.len();
                 self.sent_audio = self.pcm.len();
             }
@@ -521,7 +603,7 @@ impl ActiveResponse {
     /// The output audio tokens and text tokens sent so far.
     fn usage(&self) -> Usage {
         let sent_text = &self.text[..self.sent_text.min(self.text.len())];
-        let (text_out, audio_out) = if self.settings.audio && self.item.kind == "message" {
+        let (text_out, audio_out) = if self.settings.audio && self.item().kind == "message" {
             (
                 text_tokens(sent_text),
                 output_audio_tokens(audio::bytes_to_ms(self.sent_audio)),
@@ -532,7 +614,7 @@ impl ActiveResponse {
         Usage::from_counts(
             self.settings.input_tokens.0,
             self.settings.input_tokens.1,
-            text_out,
+            self.earlier_text_tokens + text_out,
             audio_out,
         )
     }
@@ -540,7 +622,9 @@ impl ActiveResponse {
     fn done_event(&self, status: &str, details: Option<Value>) -> ServerEvent {
         let mut r = resource(&self.id, &self.settings, status);
         r.status_details = Patch::or_null(details);
-        r.output = Patch::Value(vec![self.item.clone()]);
+        // Every item started so far: the earlier ones complete, and the current one.
+        let started = (self.current + 1).min(self.outputs.len());
+        r.output = Patch::Value(self.outputs[..started].to_vec());
         r.usage = Patch::Value(self.usage());
         ServerEvent::ResponseDone(ResponseEvent {
             event_id: event_id(),
@@ -549,33 +633,42 @@ impl ActiveResponse {
         })
     }
 
-    /// The item as the conversation should hold it after a cut: what was sent, marked incomplete.
+    /// The current item as the conversation should hold it after a cut: what was sent, marked
+    /// incomplete (or the item complete, when its `response.output_item.done` has gone out).
     pub fn cut_item(&self) -> Item {
-        match self.item.kind.as_str() {
+        let item = self.item();
+        if self.output_done {
+            return item.clone();
+        }
+        match item.kind.as_str() {
             "message" => {
-                let id = self.item.id().unwrap_or_default().to_owned();
+                let id = item.id().unwrap_or_default().to_owned();
                 self.message_item(&id, self.sent_text, "incomplete")
             }
             _ => Item {
                 status: "incomplete".into(),
-                ..self.item.clone()
+                ..item.clone()
             },
         }
     }
 
     /// End the response now (`response.cancel`, or speech interrupting it): drop what was not sent
-    /// and close what was opened. `reason` is `client_cancelled` or `turn_detected`.
+    /// and close what was opened (the current item; the earlier ones are complete and closed, the
+    /// later ones never start). `reason` is `client_cancelled` or `turn_detected`.
     pub fn cancel(mut self, reason: &str, previous_item_id: Option<String>) -> (Vec<ServerEvent>, Item, Vec<u8>) {
         self.queue.clear();
         let item = self.cut_item();
-        let mut events = vec![ServerEvent::ResponseOutputItemDone(OutputItemEvent {
-            event_id: event_id(),
-            response_id: self.id.clone(),
-            output_index: 0,
-            item: item.clone(),
-            ..Default::default()
-        })];
-        if self.item_added {
+        let mut events = Vec::new();
+        if !self.output_done {
+            events.push(ServerEvent::ResponseOutputItemDone(OutputItemEvent {
+                event_id: event_id(),
+                response_id: self.id.clone(),
+                output_index: self.current as u32,
+                item: item.clone(),
+                ..Default::default()
+            }));
+        }
+        if self.item_added && !self.item_done {
             events.push(ServerEvent::ConversationItemDone(ItemEvent {
                 event_id: event_id(),
                 previous_item_id: Patch::or_null(previous_item_id),
@@ -583,7 +676,9 @@ impl ActiveResponse {
                 ..Default::default()
             }));
         }
-        self.item = item.clone();
+        if let Some(slot) = self.outputs.get_mut(self.current) {
+            *slot = item.clone();
+        }
         events.push(self.done_event("cancelled", Some(json!({"type": "cancelled", "reason": reason}))));
         let audio = self.pcm[..self.sent_audio.min(self.pcm.len())].to_vec();
         (events, item, audio)

@@ -590,7 +590,7 @@ impl RealtimeSession {
 
     /// Cancel the response in flight if it is producing `item_id`.
     fn cancel_if_producing(&mut self, item_id: &str) -> Vec<ServerEvent> {
-        let producing = self.active.as_ref().is_some_and(|a| a.item.id() == Some(item_id));
+        let producing = self.active.as_ref().is_some_and(|a| a.item().id() == Some(item_id));
         if producing {
             self.cancel_active("client_cancelled")
         } else {
@@ -700,7 +700,7 @@ impl RealtimeSession {
                 let item = Item {
                     status: "in_progress".into(),
                     content: Patch::Value(Vec::new()),
-                    ..active.item.clone()
+                    ..active.item().clone()
                 };
                 self.conversation.push(StoredItem {
                     item,
@@ -708,7 +708,7 @@ impl RealtimeSession {
                 });
             }
             Effect::ItemDone => {
-                let (item, pcm) = (active.item.clone(), active.pcm.clone());
+                let (item, pcm) = (active.item().clone(), active.pcm.clone());
                 if let Some(stored) = item.id().and_then(|id| self.conversation.get_mut(id)) {
                     *stored = StoredItem { item, audio: pcm };
                 }
@@ -728,7 +728,7 @@ impl RealtimeSession {
                 out.push(rate_limits(self.tokens_used));
                 return out;
             }
-            Effect::Progress { .. } | Effect::None => {}
+            Effect::Start(_) | Effect::OutputDone | Effect::Progress { .. } | Effect::None => {}
         }
         vec![planned.event]
     }
@@ -738,7 +738,7 @@ impl RealtimeSession {
         let Some(active) = self.active.take() else {
             return Vec::new();
         };
-        let item_id = active.item.id().map(str::to_owned);
+        let item_id = active.item().id().map(str::to_owned);
         let added = active.item_added;
         let previous = item_id.as_deref().and_then(|id| {
             let items = self.conversation.items();

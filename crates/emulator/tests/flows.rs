@@ -489,7 +489,270 @@ fn function_call_then_output() {
     );
     send(&mut s, json!({"type": "response.create"}));
     let answer = drain(&mut s);
-    assert!(answer.iter().any(|e| matches!(e, ServerEvent::ResponseOutputAudioTranscriptDone(d) if d.transcript == "The function returned: sunny.")));
+    assert!(answer.iter().any(|e| matches!(e, ServerEvent::ResponseOutputAudioTranscriptDone(d) if d.transcript == "The tool returned: sunny.")));
+}
+
+fn as_json(events: &[ServerEvent]) -> Vec<Value> {
+    events
+        .iter()
+        .map(|e| serde_json::from_str(&e.to_json()).unwrap())
+        .collect()
+}
+
+/// A session with two function tools: `get_weather(city)` and `get_time()`.
+fn session_with_two_tools() -> RealtimeSession {
+    let mut s = new_session();
+    let updated = send(
+        &mut s,
+        json!({"type": "session.update", "session": {"type": "realtime", "tools": [
+            {"type": "function", "name": "get_weather", "description": "Weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}},
+            {"type": "function", "name": "get_time", "description": "Time", "parameters": {"type": "object", "properties": {}}}
+        ]}}),
+    );
+    assert_eq!(types(&updated), ["session.updated"]);
+    s
+}
+
+/// The spoken answer of a response's events (its final transcript).
+fn transcript(events: &[ServerEvent]) -> Option<String> {
+    events.iter().find_map(|e| match e {
+        ServerEvent::ResponseOutputAudioTranscriptDone(d) => Some(d.transcript.clone()),
+        _ => None,
+    })
+}
+
+#[test]
+fn several_named_tools_make_one_call_each_in_the_order_of_the_text() {
+    let mut s = session_with_two_tools();
+    let ask = "What is the get_time, and the get_weather in Paris?";
+    send(&mut s, user_text(ask));
+    let user_id = s.conversation().last_id().unwrap();
+    send(&mut s, json!({"type": "response.create"}));
+    let events = drain(&mut s);
+    assert_all_known(&events);
+    // Each call's whole sequence, one after the other: `get_time`'s arguments `{}` come in two
+    // deltas (one per character), `get_weather`'s in three.
+    assert_eq!(
+        types(&events),
+        [
+            "response.created",
+            "response.output_item.added",
+            "conversation.item.added",
+            "response.function_call_arguments.delta",
+            "response.function_call_arguments.delta",
+            "response.function_call_arguments.done",
+            "response.output_item.done",
+            "conversation.item.done",
+            "response.output_item.added",
+            "conversation.item.added",
+            "response.function_call_arguments.delta",
+            "response.function_call_arguments.delta",
+            "response.function_call_arguments.delta",
+            "response.function_call_arguments.done",
+            "response.output_item.done",
+            "conversation.item.done",
+            "response.done",
+            "rate_limits.updated"
+        ]
+    );
+    let v = as_json(&events);
+    let response_id = v[0]["response"]["id"].as_str().unwrap().to_owned();
+    let (first, second) = (&v[1]["item"], &v[8]["item"]);
+    assert_eq!(first["type"], "function_call");
+    assert_eq!(first["name"], "get_time");
+    assert_eq!(first["status"], "in_progress");
+    assert_eq!(second["name"], "get_weather");
+    let (id1, id2) = (first["id"].as_str().unwrap(), second["id"].as_str().unwrap());
+    let (call1, call2) = (first["call_id"].as_str().unwrap(), second["call_id"].as_str().unwrap());
+    assert!(id1.starts_with("item_") && id2.starts_with("item_") && id1 != id2);
+    assert!(call1.starts_with("call_") && call2.starts_with("call_") && call1 != call2);
+    // Every event of the first call names the first item, index and call; then the second's.
+    for (range, index, id, call) in [(1..8, 0, id1, call1), (8..16, 1, id2, call2)] {
+        for e in &v[range] {
+            let t = e["type"].as_str().unwrap();
+            if t.starts_with("response.") {
+                assert_eq!(e["response_id"], response_id.as_str(), "{e}");
+                assert_eq!(e["output_index"], index, "{e}");
+            }
+            let item_id = e["item_id"].as_str().or(e["item"]["id"].as_str());
+            assert_eq!(item_id, Some(id), "{e}");
+            if t.starts_with("response.function_call_arguments") {
+                assert_eq!(e["call_id"], call, "{e}");
+            }
+        }
+    }
+    // The second call follows the first in the conversation.
+    assert_eq!(v[2]["previous_item_id"], user_id.as_str());
+    assert_eq!(v[9]["previous_item_id"], id1);
+    assert_eq!(v[15]["previous_item_id"], id1);
+    assert_eq!(v[5]["name"], "get_time");
+    assert_eq!(v[5]["arguments"], "{}");
+    assert_eq!(v[13]["name"], "get_weather");
+    assert_eq!(v[13]["arguments"], json!({"city": ask}).to_string());
+    let deltas: String = v[10..13].iter().map(|e| e["delta"].as_str().unwrap()).collect();
+    assert_eq!(deltas, v[13]["arguments"].as_str().unwrap());
+    for done in [&v[6]["item"], &v[7]["item"], &v[14]["item"], &v[15]["item"]] {
+        assert_eq!(done["status"], "completed");
+    }
+    assert_eq!(v[14]["item"]["arguments"], v[13]["arguments"]);
+    // `response.done` lists every call, complete, in order.
+    let done = &v[16]["response"];
+    assert_eq!(done["status"], "completed");
+    let output = done["output"].as_array().unwrap();
+    assert_eq!(output.len(), 2);
+    assert_eq!(output[0]["call_id"], call1);
+    assert_eq!(output[0]["name"], "get_time");
+    assert_eq!(output[1]["call_id"], call2);
+    assert_eq!(output[1]["arguments"], v[13]["arguments"]);
+    assert!(output.iter().all(|o| o["status"] == "completed"));
+    assert!(s.active_response_id().is_none());
+    let kinds: Vec<&str> = s.conversation().items().iter().map(|i| i.item.kind.as_str()).collect();
+    assert_eq!(kinds, ["message", "function_call", "function_call"]);
+
+    // Both outputs, then one response that answers from both, in conversation order.
+    for (call, output) in [(call1, r#"{"time":"12:00"}"#), (call2, r#"{"sky":"sunny"}"#)] {
+        let added = send(
+            &mut s,
+            json!({"type": "conversation.item.create", "item": {"type": "function_call_output", "call_id": call, "output": output}}),
+        );
+        assert_eq!(types(&added), ["conversation.item.added", "conversation.item.done"]);
+    }
+    send(&mut s, json!({"type": "response.create"}));
+    let answer = drain(&mut s);
+    assert_all_known(&answer);
+    assert_eq!(
+        transcript(&answer).as_deref(),
+        Some(r#"The tools returned: {"time":"12:00"}; {"sky":"sunny"}."#)
+    );
+    // The next turn's single output is answered alone.
+    send(&mut s, user_text("And the get_time now?"));
+    send(&mut s, json!({"type": "response.create"}));
+    let again = as_json(&drain(&mut s));
+    let calls: Vec<&Value> = again
+        .iter()
+        .filter(|e| e["type"] == "response.output_item.added")
+        .collect();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0]["item"]["name"], "get_time");
+    let call = calls[0]["item"]["call_id"].as_str().unwrap().to_owned();
+    send(
+        &mut s,
+        json!({"type": "conversation.item.create", "item": {"type": "function_call_output", "call_id": call, "output": "13:00"}}),
+    );
+    send(&mut s, json!({"type": "response.create"}));
+    assert_eq!(transcript(&drain(&mut s)).as_deref(), Some("The tool returned: 13:00."));
+}
+
+#[test]
+fn a_forced_tool_is_one_call_even_when_the_text_names_several() {
+    let mut s = session_with_two_tools();
+    send(&mut s, user_text("get_time and get_weather"));
+    send(
+        &mut s,
+        json!({"type": "response.create", "response": {"tool_choice": {"type": "function", "name": "get_weather"}}}),
+    );
+    let v = as_json(&drain(&mut s));
+    let added: Vec<&Value> = v.iter().filter(|e| e["type"] == "response.output_item.added").collect();
+    assert_eq!(added.len(), 1);
+    assert_eq!(added[0]["item"]["name"], "get_weather");
+    let done = v.iter().find(|e| e["type"] == "response.done").unwrap();
+    assert_eq!(done["response"]["output"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn response_create_before_the_calls_response_done_is_refused() {
+    let mut s = session_with_two_tools();
+    send(&mut s, user_text("get_time and get_weather"));
+    send(&mut s, json!({"type": "response.create"}));
+    // Release the first call through its arguments' done: the response is still active.
+    let mut early = Vec::new();
+    while !matches!(early.last(), Some(ServerEvent::ResponseFunctionCallArgumentsDone(_))) {
+        let next = s.pop_response_events();
+        assert!(!next.is_empty(), "the arguments' done never came");
+        early.extend(next);
+    }
+    let call_id = match early.last() {
+        Some(ServerEvent::ResponseFunctionCallArgumentsDone(d)) => d.call_id.clone(),
+        _ => unreachable!(),
+    };
+    let active = s.active_response_id().unwrap().to_owned();
+    // The call's output may be added once its item has arrived; a response may not be created.
+    let output = send(
+        &mut s,
+        json!({"type": "conversation.item.create", "item": {"type": "function_call_output", "call_id": call_id, "output": "noon"}}),
+    );
+    assert_eq!(types(&output), ["conversation.item.added", "conversation.item.done"]);
+    let refused = send(&mut s, json!({"type": "response.create", "event_id": "evt_early"}));
+    assert_eq!(types(&refused), ["error"]);
+    assert_eq!(error_code(&refused[0]), "conversation_already_has_active_response");
+    let v = &as_json(&refused)[0];
+    assert_eq!(v["error"]["type"], "invalid_request_error");
+    assert_eq!(v["error"]["event_id"], "evt_early");
+    assert!(v["error"]["message"].as_str().unwrap().contains(&active));
+    // The response goes on unharmed to its `response.done`, listing both calls.
+    let rest = as_json(&drain(&mut s));
+    let done = rest.iter().find(|e| e["type"] == "response.done").unwrap();
+    assert_eq!(done["response"]["id"], active.as_str());
+    assert_eq!(done["response"]["status"], "completed");
+    assert_eq!(done["response"]["output"].as_array().unwrap().len(), 2);
+    // After it, a response may be created.
+    assert!(send(&mut s, json!({"type": "response.create"})).is_empty());
+    assert!(s.active_response_id().is_some_and(|id| id != active));
+}
+
+#[test]
+fn cancelling_during_the_second_call_closes_it_and_lists_both() {
+    let mut s = session_with_two_tools();
+    send(&mut s, user_text("get_time and get_weather"));
+    send(&mut s, json!({"type": "response.create"}));
+    let mut sent = Vec::new();
+    // Through the second call's `conversation.item.added`.
+    while types(&sent).iter().filter(|t| **t == "conversation.item.added").count() < 2 {
+        sent.extend(s.pop_response_events());
+    }
+    let cancelled = send(&mut s, json!({"type": "response.cancel"}));
+    assert_all_known(&cancelled);
+    assert_eq!(
+        types(&cancelled),
+        [
+            "response.output_item.done",
+            "conversation.item.done",
+            "response.done",
+            "rate_limits.updated"
+        ]
+    );
+    let v = as_json(&cancelled);
+    assert_eq!(v[0]["output_index"], 1);
+    assert_eq!(v[0]["item"]["name"], "get_weather");
+    assert_eq!(v[0]["item"]["status"], "incomplete");
+    let output = v[2]["response"]["output"].as_array().unwrap();
+    assert_eq!(v[2]["response"]["status"], "cancelled");
+    assert_eq!(output.len(), 2);
+    assert_eq!(
+        (output[0]["name"].as_str(), output[0]["status"].as_str()),
+        (Some("get_time"), Some("completed"))
+    );
+    assert_eq!(
+        (output[1]["name"].as_str(), output[1]["status"].as_str()),
+        (Some("get_weather"), Some("incomplete"))
+    );
+    assert!(drain(&mut s).is_empty());
+}
+
+#[test]
+fn an_output_for_an_unknown_call_is_accepted_as_the_service_does() {
+    // The published contract says nothing of an output whose `call_id` matches no call: it is
+    // accepted as any item, and the model answers from it.
+    let mut s = new_session();
+    send(&mut s, user_text("Hi"));
+    let added = send(
+        &mut s,
+        json!({"type": "conversation.item.create", "item": {"type": "function_call_output", "call_id": "call_nobody", "output": "42"}}),
+    );
+    assert_all_known(&added);
+    assert_eq!(types(&added), ["conversation.item.added", "conversation.item.done"]);
+    send(&mut s, json!({"type": "response.create"}));
+    assert_eq!(transcript(&drain(&mut s)).as_deref(), Some("The tool returned: 42."));
 }
 
 #[test]
