@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::rules::{FieldRule, FieldRules, OnViolation};
+use crate::tools::config::{ToolSpec, Tools};
 
 /// A policy file that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +41,8 @@ pub enum ProfileError {
     SessionType,
     #[error("`session` is not a session the API would take: {0}")]
     Session(String),
+    #[error("{0}")]
+    Tools(#[from] crate::tools::config::ToolsError),
     #[error(
         "{fields}: the rule for {path:?} is neither \"locked\", \"free\", {{ one_of = [...] }} nor {{ min = .., max = .. }}"
     )]
@@ -89,6 +92,12 @@ struct ProfileSpec {
     narration: NarrationRules,
     #[serde(default)]
     limits: LimitRules,
+    /// Operator tools: executed by the relay (docs/tools.md).
+    #[serde(default)]
+    tools: Vec<ToolSpec>,
+    /// Whether the client gets `relay.tool_call` events while an operator tool runs.
+    #[serde(default)]
+    tool_events: bool,
 }
 
 /// Rules for `conversation.item.create`.
@@ -262,6 +271,8 @@ pub struct Profile {
     pub limits: LimitRules,
     /// Whether anything beyond the event allowlist needs a look inside frames.
     pub inspects: bool,
+    /// Operator tools (in the session config the relay sends, executed by the relay).
+    pub tools: Option<Arc<Tools>>,
 }
 
 impl Profile {
@@ -280,6 +291,7 @@ impl Profile {
             narration: NarrationRules::default(),
             limits: LimitRules::default(),
             inspects: false,
+            tools: None,
         }
     }
 }
@@ -361,7 +373,24 @@ const KNOWN_CLIENT_TYPES: &[&str] = &[
 ];
 
 impl ProfileSpec {
-    fn compile(self, name: &str) -> Result<Profile, ProfileError> {
+    fn compile(mut self, name: &str) -> Result<Profile, ProfileError> {
+        // Operator tools join the server-owned session settings (and so are locked for the client).
+        let tools = if self.tools.is_empty() {
+            None
+        } else {
+            let tools = Tools::compile(std::mem::take(&mut self.tools), self.tool_events, |k| {
+                std::env::var(k).ok()
+            })?;
+            let session = self.session.get_or_insert_with(Map::new);
+            // (A profile whose tools are all disabled still owns `tools`: empty, so none reach the model.)
+            let listed = match session.remove("tools") {
+                Some(Value::Array(listed)) => listed,
+                _ => Vec::new(),
+            };
+            let all: Vec<Value> = listed.into_iter().chain(tools.schemas().cloned()).collect();
+            session.insert("tools".into(), Value::Array(all));
+            Some(Arc::new(tools))
+        };
         if let Some(events) = &self.allow_events
             && let Some(bad) = events.iter().find(|e| !KNOWN_CLIENT_TYPES.contains(&e.as_str()))
         {
@@ -404,6 +433,7 @@ impl ProfileSpec {
             audio: self.audio,
             narration: self.narration,
             limits: self.limits,
+            tools,
         })
     }
 }
