@@ -1,7 +1,9 @@
 //! Prometheus metrics, served at `/metrics`. Labels are low-cardinality words only (a direction, a
 //! close reason, an error code, a modality): never a user id, a session id, a token or a key.
 
-use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
 
 /// Every metric of one relay.
 pub struct Metrics {
@@ -27,6 +29,8 @@ pub struct Metrics {
     /// The fleet's signals this instance acted on (kill, budget_spent, subscribed), counted once
     /// handled (a budget signal once the sessions' flags are set).
     pub fleet_signals: IntCounterVec,
+    /// Operator tool calls by tool and outcome, and their duration by tool.
+    pub tools: crate::tools::session::ToolMetrics,
 }
 
 impl Metrics {
@@ -77,10 +81,24 @@ impl Metrics {
                 "Fleet signals handled, by kind (kill, budget_spent, subscribed)",
                 &["signal"],
             )?,
+            tools: crate::tools::session::ToolMetrics {
+                calls: vec(
+                    "relay_tool_calls_total",
+                    "Operator tool calls, by tool and outcome",
+                    &["tool", "outcome"],
+                )?,
+                seconds: HistogramVec::new(
+                    HistogramOpts::new("relay_tool_call_seconds", "Operator tool call duration, by tool")
+                        .buckets(vec![0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+                    &["tool"],
+                )?,
+            },
             registry,
         };
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(m.fleet_signals.clone()),
+            Box::new(m.tools.calls.clone()),
+            Box::new(m.tools.seconds.clone()),
             Box::new(m.sessions_active.clone()),
             Box::new(m.sessions_opened.clone()),
             Box::new(m.sessions_closed.clone()),

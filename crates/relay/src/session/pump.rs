@@ -40,6 +40,8 @@ use crate::close::End;
 use crate::dialect::{Dialect, Down, ToClient};
 use crate::metrics::Metrics;
 use crate::policy::{Guard, Verdict};
+use crate::tools::calls::{Down as ToolDown, Effect, Up};
+use crate::tools::session::{Caller, Finished, ToolSession};
 
 /// Everything the pump works on.
 pub(super) struct Pump<'a> {
@@ -75,9 +77,23 @@ pub(super) async fn pump(p: Pump<'_>) -> End {
         ctx,
         tally,
     } = p;
-    // Frames the relay itself sends upstream (a response.cancel once the budget is spent): at most
-    // one per response the upstream starts.
+    // Frames the relay itself sends upstream (a response.cancel once the budget is spent, a tool
+    // call's follow-up): at most one per response the upstream starts.
     let (inject_tx, inject_rx) = mpsc::unbounded_channel::<ts::Message>();
+    // The profile's operator tools, run by the relay for this session.
+    let (tools, tool_done) = match &ctx.profile.tools {
+        Some(t) => {
+            let caller = Caller {
+                user: ctx.identity.user.clone(),
+                profile: ctx.profile.name.clone(),
+                session: ctx.id.clone(),
+            };
+            let announce = ctx.dialect == Dialect::Ga;
+            let (tools, done) = ToolSession::new(t.clone(), caller, announce, ctx.app.metrics.tools.clone());
+            (Some(tools), Some(done))
+        }
+        None => (None, None),
+    };
     // The downlink reads the profile only; the uplink owns the guard's state (the audio budget).
     let view = guard.clone();
     let uplink = uplink(Uplink {
@@ -87,6 +103,8 @@ pub(super) async fn pump(p: Pump<'_>) -> End {
         clock,
         early,
         inject_rx,
+        tools: tools.as_ref(),
+        tool_done,
         queue,
         ctx,
         tally,
@@ -96,6 +114,7 @@ pub(super) async fn pump(p: Pump<'_>) -> End {
             up_rx,
             client_tx,
             queue_rx,
+            tools: tools.as_ref(),
         },
         &view,
         to_client,
@@ -123,6 +142,9 @@ struct Uplink<'a> {
     clock: Clock,
     early: Vec<ws::Message>,
     inject_rx: mpsc::UnboundedReceiver<ts::Message>,
+    tools: Option<&'a ToolSession>,
+    /// The answers of this session's tool calls.
+    tool_done: Option<mpsc::UnboundedReceiver<Finished>>,
     queue: &'a Queue,
     ctx: &'a SessionContext,
     tally: &'a Tally,
@@ -137,6 +159,8 @@ async fn uplink(u: Uplink<'_>) -> End {
         mut clock,
         early,
         mut inject_rx,
+        tools,
+        mut tool_done,
         queue,
         ctx,
         tally,
@@ -148,6 +172,7 @@ async fn uplink(u: Uplink<'_>) -> End {
         dialect: ctx.dialect,
         metrics,
         tally,
+        tools,
         send_timeout,
     };
     for m in early {
@@ -164,6 +189,26 @@ async fn uplink(u: Uplink<'_>) -> End {
             Some(m) = inject_rx.recv() => {
                 if let Err(end) = send_up(up_tx, m, send_timeout).await {
                     return end;
+                }
+                continue;
+            }
+            Some(finished) = next_answer(&mut tool_done) => {
+                let Some(tools) = tools else { continue };
+                for effect in tools.finished(&finished) {
+                    match effect {
+                        Effect::SendUp(frames) => {
+                            for f in frames {
+                                if let Err(end) = send_up(up_tx, ts::Message::Text(f.into()), send_timeout).await {
+                                    return end;
+                                }
+                            }
+                        }
+                        other => {
+                            if let Some(n) = tools.notice(&other) {
+                                queue.push_now(ws::Message::Text(n.into()));
+                            }
+                        }
+                    }
                 }
                 continue;
             }
@@ -217,13 +262,22 @@ async fn uplink(u: Uplink<'_>) -> End {
 }
 
 /// What judging a client frame reads besides the frame: the session's dialect, where the frame
-/// is counted, the budget flag, and how long the upstream may take it.
+/// is counted, the budget flag, the operator tools' state, and how long the upstream may take it.
 #[derive(Clone, Copy)]
 struct Judging<'a> {
     dialect: Dialect,
     metrics: &'a Metrics,
     tally: &'a Tally,
+    tools: Option<&'a ToolSession>,
     send_timeout: Duration,
+}
+
+/// The next tool answer, or never (a session without tools).
+async fn next_answer(rx: &mut Option<mpsc::UnboundedReceiver<Finished>>) -> Option<Finished> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Judge one client frame and act on the verdict: forward it, or queue the refusal (waiting for
@@ -240,6 +294,7 @@ async fn judge_and_send(
         dialect,
         metrics,
         tally,
+        tools,
         send_timeout,
     } = j;
     guard.budget_spent = tally.budget_spent.load(Ordering::Relaxed);
@@ -281,9 +336,30 @@ async fn judge_and_send(
             return queue.push(error_frame(detail)).await.map_err(|_| End::ClientGone);
         }
     };
+    // The operator tools' say on what is about to go upstream (a session without tools: none).
+    let mut after = Vec::new();
+    if let (Some(tools), ts::Message::Text(text)) = (tools, &up)
+        && let Ok(p) = realtime_protocol::peek(text.as_bytes())
+    {
+        match tools.client_event(p.event_type.as_ref(), text.as_str()) {
+            Up::Forward(frames) => after = frames,
+            Up::Refuse(detail) => {
+                let detail = detail.answering(p.event_id.as_deref());
+                let code = detail.code().unwrap_or("");
+                debug!(code, "client event refused by the tool flow");
+                metrics.policy_rejections.with_label_values(&[code]).inc();
+                return queue.push(error_frame(detail)).await.map_err(|_| End::ClientGone);
+            }
+        }
+    }
     metrics.frames_up.inc();
     metrics.bytes_up.inc_by(ts_len(&up) as u64);
-    send_up(up_tx, up, send_timeout).await
+    send_up(up_tx, up, send_timeout).await?;
+    // A client's tool output that completed a tool turn: the follow-up, after it.
+    for frame in after {
+        send_up(up_tx, ts::Message::Text(frame.into()), send_timeout).await?;
+    }
+    Ok(())
 }
 
 /// Send a frame upstream; an upstream that takes none for the upstream timeout is lost.
@@ -321,6 +397,7 @@ struct Downlink<'a> {
     up_rx: &'a mut UpRx,
     client_tx: &'a mut ClientTx,
     queue_rx: &'a mut QueueRx,
+    tools: Option<&'a ToolSession>,
 }
 
 /// Upstream → client socket, one frame at a time, with the relay's own answers (from the queue)
@@ -339,6 +416,7 @@ async fn downlink(
         up_rx,
         client_tx,
         queue_rx,
+        tools,
     } = d;
     let limits = &ctx.app.config.limits;
     let metrics = &ctx.app.metrics;
@@ -409,6 +487,32 @@ async fn downlink(
                     }
                     "session.created" | "session.updated" => view.server_text(t.as_str()),
                     _ => None,
+                };
+                // Operator tool calls: withheld from the client, run, followed up.
+                let rewritten = match tools {
+                    None => rewritten,
+                    Some(tools) => {
+                        let (down, effects) = tools.server_frame(ga_type, rewritten.as_deref().unwrap_or(t.as_str()));
+                        for effect in effects {
+                            match effect {
+                                Effect::SendUp(frames) => {
+                                    for f in frames {
+                                        let _ = inject.send(ts::Message::Text(f.into()));
+                                    }
+                                }
+                                other => {
+                                    if let Some(n) = tools.notice(&other) {
+                                        queue.push_now(ws::Message::Text(n.into()));
+                                    }
+                                }
+                            }
+                        }
+                        match down {
+                            ToolDown::Forward => rewritten,
+                            ToolDown::Replace(frame) => Some(frame),
+                            ToolDown::Withhold => continue,
+                        }
+                    }
                 };
                 // Then the client's dialect (a preview client's names and shapes).
                 let translated = match (&mut to_client, rewritten) {
