@@ -123,6 +123,14 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
+/// A line of the start banner on stdout. A stdout nobody reads any more (a supervisor or a test
+/// that took the address and closed the pipe) must not bring the relay down: a failed write is
+/// ignored, where `println!` would panic.
+fn banner(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{line}");
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Resolved first: the log format is a setting (nothing is logged while resolving).
     let config = args.resolve()?;
@@ -134,18 +142,24 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         // and a dev token is not printed (GET /dev/token gives one).
         tracing::info!(url = %relay.http_url(), dev_mode = relay.state().dev_secret.is_some(), "realtime-relay is running");
     } else {
-        println!("realtime-relay is running at {}/", relay.http_url());
+        banner(format_args!("realtime-relay is running at {}/", relay.http_url()));
         if let Some(admin) = relay.admin_url() {
-            println!("metrics and admin APIs at {admin}/");
+            banner(format_args!("metrics and admin APIs at {admin}/"));
         }
     }
     if format == LogFormat::Text
         && let Some(token) = relay.dev_token("dev")
     {
-        println!("dev token (user \"dev\"): {token}");
+        banner(format_args!("dev token (user \"dev\"): {token}"));
         let me = me();
-        println!("more: {me} token --user NAME --relay {url}", url = relay.http_url());
-        println!("  or: curl -s '{}/dev/token?user=NAME&format=text'", relay.http_url());
+        banner(format_args!(
+            "more: {me} token --user NAME --relay {url}",
+            url = relay.http_url()
+        ));
+        banner(format_args!(
+            "  or: curl -s '{}/dev/token?user=NAME&format=text'",
+            relay.http_url()
+        ));
     }
     #[cfg(unix)]
     {
