@@ -312,7 +312,6 @@ fn footprint(pid: u32) -> (u64, usize) {
 #[cfg(target_os = "linux")]
 #[tokio::test]
 async fn a_thousand_half_open_handshakes_cost_bounded_memory_and_are_all_closed() {
-    use tokio::io::AsyncBufReadExt;
     const N: usize = 1000;
     // Long enough that all N are open at once before the first times out, even when the suite's
     // other tests share the cores (at 5 s, a loaded run took 6 s to connect them all, and the first
@@ -331,17 +330,7 @@ async fn a_thousand_half_open_handshakes_cost_bounded_memory_and_are_all_closed(
         .spawn()
         .unwrap();
     let pid = child.id().unwrap();
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let http = loop {
-        let line = tokio::time::timeout(WAIT, lines.next_line())
-            .await
-            .expect("the relay starts")
-            .unwrap()
-            .expect("the relay prints its address");
-        if let Some(rest) = line.strip_prefix("realtime-relay is running at ") {
-            break rest.trim_end_matches('/').to_owned();
-        }
-    };
+    let http = printed_address(&mut child).await;
     let addr = http.trim_start_matches("http://").to_owned();
     let before = footprint(pid);
 

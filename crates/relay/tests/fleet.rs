@@ -16,20 +16,14 @@ use common::redis_server::{RedisServer, free_port};
 use common::*;
 use realtime_protocol::audio;
 use realtime_relay::config::ServeArgs;
-use realtime_relay::secret::Secret;
 use realtime_relay::store::redis::RedisStore;
 use serde_json::{Value, json};
 
 const REDIS: &str = "redis://127.0.0.1:6379/";
 
-/// A fleet member: Redis at `redis`, a 3 s lease (so the heartbeat runs every second).
+/// A fleet member with a 3 s lease (so the heartbeat runs every second).
 fn member(redis: &str, limits: &str) -> ServeArgs {
-    ServeArgs {
-        redis_url: Some(Secret::new(redis)),
-        policy: Some(policy_with_limits(limits)),
-        session_lease_secs: Some(3),
-        ..args()
-    }
+    fleet_member(redis, limits, 3)
 }
 
 /// A connected session past its `session.created`.
@@ -218,7 +212,6 @@ async fn a_kill_sent_during_an_outage_reaches_the_other_instance_afterwards() {
 /// and gives every slot back before it exits.
 #[tokio::test]
 async fn sigterm_then_sigkill_at_the_grace_period_tells_every_client_and_leaves_no_slot() {
-    use tokio::io::AsyncBufReadExt;
     const DRAIN_SECS: u64 = 1;
     const GRACE: Duration = Duration::from_secs(10);
     let user = unique("stopped");
@@ -235,17 +228,7 @@ async fn sigterm_then_sigkill_at_the_grace_period_tells_every_client_and_leaves_
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let http = loop {
-        let line = tokio::time::timeout(WAIT, lines.next_line())
-            .await
-            .expect("the relay starts")
-            .unwrap()
-            .expect("the relay prints its address");
-        if let Some(rest) = line.strip_prefix("realtime-relay is running at ") {
-            break rest.trim_end_matches('/').to_owned();
-        }
-    };
+    let http = printed_address(&mut child).await;
     let ws = format!("{}/realtime", http.replacen("http", "ws", 1));
     let t = token_as(&user, None);
     let mut clients = Vec::new();

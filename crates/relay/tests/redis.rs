@@ -10,20 +10,15 @@ use std::time::Duration;
 use common::redis_server::{RedisServer, free_port};
 use common::*;
 use realtime_relay::config::ServeArgs;
-use realtime_relay::secret::Secret;
 use realtime_relay::store::Admission;
 use realtime_relay::store::redis::RedisStore;
 use serde_json::{Value, json};
 
 const REDIS: &str = "redis://127.0.0.1:6379/";
 
+/// A fleet member with a 2 s lease.
 fn fleet_args(redis: &str, limits: &str) -> ServeArgs {
-    ServeArgs {
-        redis_url: Some(Secret::new(redis)),
-        policy: Some(policy_with_limits(limits)),
-        session_lease_secs: Some(2),
-        ..args()
-    }
+    fleet_member(redis, limits, 2)
 }
 
 #[tokio::test]

@@ -47,6 +47,36 @@ pub fn token(user: &str) -> String {
     identity::mint(&Secret::new(JWT_SECRET), user, 600, Default::default()).unwrap()
 }
 
+/// The `http://…` address a relay process prints on its stdout at start (its banner line), read
+/// from the child's piped stdout, which is then closed: the relay must go on without it (its
+/// later banner lines meet a broken pipe).
+pub async fn printed_address(child: &mut tokio::process::Child) -> String {
+    use tokio::io::AsyncBufReadExt;
+    let stdout = child.stdout.take().expect("the relay's stdout is piped");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    loop {
+        let line = tokio::time::timeout(WAIT, lines.next_line())
+            .await
+            .expect("the relay starts")
+            .unwrap()
+            .expect("the relay prints its address");
+        if let Some(rest) = line.strip_prefix("realtime-relay is running at ") {
+            return rest.trim_end_matches('/').to_owned();
+        }
+    }
+}
+
+/// A fleet member's settings: the shared state in `redis`, a limits policy, a short lease (the
+/// heartbeat runs every third of it).
+pub fn fleet_member(redis: &str, limits: &str, lease_secs: u64) -> ServeArgs {
+    ServeArgs {
+        redis_url: Some(Secret::new(redis)),
+        policy: Some(policy_with_limits(limits)),
+        session_lease_secs: Some(lease_secs),
+        ..args()
+    }
+}
+
 /// A name no other test (or earlier run against the shared Redis) uses.
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
