@@ -374,15 +374,15 @@ const KNOWN_CLIENT_TYPES: &[&str] = &[
 
 impl ProfileSpec {
     fn compile(mut self, name: &str) -> Result<Profile, ProfileError> {
-        // Operator tools join the server-owned session settings (and so are locked for the client).
-        let tools = if self.tools.is_empty() {
-            None
-        } else {
-            let tools = Tools::compile(std::mem::take(&mut self.tools), self.tool_events, |k| {
-                std::env::var(k).ok()
-            })?;
+        // Operator tools join the server-owned session settings (and so are locked for the client);
+        // a profile whose tools are all left out (no secret) is a profile without tools.
+        let tools = match std::mem::take(&mut self.tools) {
+            specs if specs.is_empty() => None,
+            specs => Some(Tools::compile(specs, self.tool_events, |k| std::env::var(k).ok())?),
+        }
+        .filter(|t| !t.tools.is_empty());
+        let tools = if let Some(tools) = tools {
             let session = self.session.get_or_insert_with(Map::new);
-            // (A profile whose tools are all disabled still owns `tools`: empty, so none reach the model.)
             let listed = match session.remove("tools") {
                 Some(Value::Array(listed)) => listed,
                 _ => Vec::new(),
@@ -390,6 +390,8 @@ impl ProfileSpec {
             let all: Vec<Value> = listed.into_iter().chain(tools.schemas().cloned()).collect();
             session.insert("tools".into(), Value::Array(all));
             Some(Arc::new(tools))
+        } else {
+            None
         };
         if let Some(events) = &self.allow_events
             && let Some(bad) = events.iter().find(|e| !KNOWN_CLIENT_TYPES.contains(&e.as_str()))

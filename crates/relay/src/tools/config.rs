@@ -69,6 +69,21 @@ pub enum ToolsError {
     Timeout(String),
 }
 
+/// The webhooks' HTTP client, one per process (a policy is compiled at every load and reload, and a
+/// client's TLS roots are costly to build): no redirects, a webhook's answer is its own.
+fn webhook_client() -> Result<reqwest::Client, reqwest::Error> {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    if let Some(c) = CLIENT.get() {
+        return Ok(c.clone());
+    }
+    // reqwest's rustls needs the process's provider (a policy can be compiled before start).
+    crate::install_crypto_provider();
+    let built = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    Ok(CLIENT.get_or_init(|| built).clone())
+}
+
 /// A compiled tool.
 pub struct Tool {
     pub name: String,
@@ -149,15 +164,10 @@ impl Tools {
                 webhook,
             });
         }
-        // reqwest's rustls needs the process's provider (a policy can be compiled before start).
-        crate::install_crypto_provider();
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| ToolsError::Webhook {
-                tool: String::new(),
-                reason: e.to_string(),
-            })?;
+        let client = webhook_client().map_err(|e| ToolsError::Webhook {
+            tool: String::new(),
+            reason: e.to_string(),
+        })?;
         Ok(Tools {
             tools,
             names,
