@@ -3,7 +3,8 @@
 //! event must be one the guard allows (`support/guard_property.rs`). Frames: the API's published
 //! client events mutated the ways an attacker would (repeated keys in front and behind, escaped
 //! names, odd numbers and strings, deep nesting, spliced bytes: `crates/protocol/tests/support/`),
-//! and the fuzz target's corpus (`fuzz/corpus/guard`). Pure: no sockets.
+//! and the fuzz target's corpus (`fuzz/corpus/guard`); the same frames as a preview client's, judged
+//! after their translation, as the pump judges them. Pure: no sockets.
 
 #[path = "../../protocol/tests/support/frames.rs"]
 mod frames;
@@ -14,6 +15,8 @@ mod readings;
 
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
+use realtime_protocol::translate::Preview;
+use realtime_relay::dialect::Dialect;
 use realtime_relay::policy::Verdict;
 
 proptest! {
@@ -25,6 +28,25 @@ proptest! {
         let frame = frames::frame(&templates, &m);
         for guard in guard_property::guards() {
             guard_property::check(&guard, &frame).map_err(TestCaseError::fail)?;
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1500, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// The other dialect is no way around it: a preview client's frame is translated first
+    /// (`Dialect::client_up`), and what the guard judges and forwards is that translation, so the
+    /// same property must hold of it, in every preview version.
+    #[test]
+    fn what_a_preview_client_gets_forwarded_every_parser_reads_as_an_allowed_event(m in frames::mutation()) {
+        let templates = frames::templates();
+        let frame = frames::frame(&templates, &m);
+        for version in [Preview::V20241001, Preview::Later] {
+            let up = Dialect::Preview(version).client_up(&frame);
+            for guard in guard_property::guards() {
+                guard_property::check(&guard, &up).map_err(TestCaseError::fail)?;
+            }
         }
     }
 }
