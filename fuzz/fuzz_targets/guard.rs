@@ -1,5 +1,6 @@
 //! Fuzz target: any text a client could send, judged by the guard under every profile of the
-//! example policy and the open one, and read by the strict and lenient readers. It must never
+//! example policy and the open one (as a GA client's, and translated as a preview client's), and
+//! read by the strict and lenient readers. It must never
 //! panic, and what the guard forwards must read the same whether the first or the last copy of a
 //! repeated key wins, as an event the guard allows (the property of
 //! `crates/relay/tests/differential.rs`, which also replays this target's corpus on stable).
@@ -23,10 +24,15 @@ fuzz_target!(|data: &[u8]| {
     thread_local! {
         static GUARDS: Vec<realtime_relay::policy::Guard> = guard_property::guards();
     }
+    // The text as a GA client's, and as a preview client's after the translation the pump does.
+    let preview = realtime_relay::dialect::Dialect::Preview(realtime_protocol::translate::Preview::V20241001);
+    let translated = preview.client_up(text);
     GUARDS.with(|guards| {
         for guard in guards {
-            if let Err(why) = guard_property::check(guard, text) {
-                panic!("{why}");
+            for judged in [text, translated.as_ref()] {
+                if let Err(why) = guard_property::check(guard, judged) {
+                    panic!("{why}");
+                }
             }
         }
     });
