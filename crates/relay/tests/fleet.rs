@@ -33,18 +33,6 @@ async fn session(url: &str, token: &str) -> Client {
     c
 }
 
-async fn usage_of(relay_http: &str, token: &str) -> Value {
-    reqwest::Client::new()
-        .get(format!("{relay_http}/api/usage"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 /// A turn's worth of speech for the emulator's energy VAD: 900 ms of a loud tone, then silence
 /// long enough to end the turn.
 fn spoken_turn() -> String {

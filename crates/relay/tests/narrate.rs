@@ -724,15 +724,7 @@ async fn a_narration_is_charged_as_it_goes_and_stops_when_the_budget_is_spent() 
     assert_eq!(last["type"], "error", "{last}");
     assert_eq!(last["error"]["code"], "relay_budget_exhausted", "{last}");
 
-    let usage: Value = reqwest::Client::new()
-        .get(format!("{}/api/usage", relay.http_url()))
-        .bearer_auth(&t)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let usage = usage_of(&relay.http_url(), &t).await;
     assert_eq!(usage["usage"]["responses"], 1, "{usage}");
     assert!(usage["usage"]["total_tokens"].as_u64().unwrap() >= 10, "{usage}");
     let again = post(

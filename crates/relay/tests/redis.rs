@@ -114,15 +114,7 @@ async fn usage_is_shared_across_instances() {
         refused_code(&url, &t).await == Some((429, "relay_budget_exhausted".into()))
     })
     .await;
-    let usage: Value = reqwest::Client::new()
-        .get(format!("{}/api/usage", b.http_url()))
-        .bearer_auth(&t)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let usage = usage_of(&b.http_url(), &t).await;
     assert_eq!(
         usage["usage"]["total_tokens"],
         done["response"]["usage"]["total_tokens"]

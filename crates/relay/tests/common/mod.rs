@@ -77,6 +77,19 @@ pub fn fleet_member(redis: &str, limits: &str, lease_secs: u64) -> ServeArgs {
     }
 }
 
+/// `GET /api/usage` with `token`: the caller's usage report.
+pub async fn usage_of(relay_http: &str, token: &str) -> Value {
+    reqwest::Client::new()
+        .get(format!("{relay_http}/api/usage"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// A name no other test (or earlier run against the shared Redis) uses.
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
