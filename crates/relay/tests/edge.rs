@@ -44,15 +44,6 @@ fn refusals(metrics: &str, code: &str) -> u64 {
     sample(metrics, &format!("relay_handshake_refusals_total{{code=\"{code}\"}}"))
 }
 
-async fn metrics_text(http_url: &str) -> String {
-    reqwest::get(format!("{http_url}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 /// Wait until `/metrics` counts `n` refusals with `code`.
 async fn counted(http_url: &str, code: &str, n: u64) {
     eventually(&format!("{n} refusals counted as {code}"), || async move {

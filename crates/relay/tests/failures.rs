@@ -246,12 +246,7 @@ async fn a_client_that_stops_reading_is_cut_off_not_buffered_forever() {
     );
     drop(c);
     eventually("the session is gone", || async { relay.open_sessions() == 0 }).await;
-    let metrics = reqwest::get(format!("{}/metrics", relay.http_url()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&relay.http_url()).await;
     assert!(
         metrics.contains("relay_sessions_closed_total{reason=\"client_too_slow\"} 1"),
         "{metrics}"

@@ -176,12 +176,7 @@ async fn a_kill_sent_during_an_outage_reaches_the_other_instance_afterwards() {
     let mut on_b = session(&b.ws_url(), &token_as(&user, None)).await;
 
     redis.stop();
-    let r = reqwest::Client::new()
-        .post(format!("{}/api/admin/users/{user}/kill", a.http_url()))
-        .bearer_auth(token_as("root", Some("admin")))
-        .send()
-        .await
-        .unwrap();
+    let r = admin_kill(&a.http_url(), &user).await;
     assert_eq!(r.status().as_u16(), 503, "the other instances cannot be told yet");
     let body: Value = r.json().await.unwrap();
     assert!(

@@ -117,12 +117,7 @@ async fn events_per_second_are_rate_limited_and_counted() {
         }
     }
     assert!(cleared >= 3 && limited >= 1, "cleared {cleared}, limited {limited}");
-    let metrics = reqwest::get(format!("{}/metrics", relay.http_url()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&relay.http_url()).await;
     // Counted as refused, once each: the metrics agree with what the client was told.
     let http = relay.http_url();
     assert_eq!(
@@ -250,12 +245,7 @@ async fn an_admin_ends_a_users_sessions() {
     let answer = turn(&mut bystander, "fine").await;
     let done = answer.last().unwrap();
     assert_eq!(done["response"]["status"], "completed");
-    let metrics = reqwest::get(format!("{}/metrics", relay.http_url()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&relay.http_url()).await;
     assert!(
         metrics.contains(r#"relay_sessions_closed_total{reason="killed"} 1"#),
         "{metrics}"

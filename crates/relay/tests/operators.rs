@@ -343,12 +343,7 @@ async fn the_admin_address_serves_metrics_and_admin_apis_and_the_public_port_doe
         .await
         .expect("closed by the relay");
     assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
-    let metrics = reqwest::get(format!("{admin_url}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&admin_url).await;
     assert!(
         metrics.contains("relay_handshake_refusals_total{code=\"header_read_timeout\"} 1"),
         "{metrics}"

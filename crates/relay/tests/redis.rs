@@ -59,12 +59,7 @@ async fn the_kill_switch_reaches_every_instance() {
     let user = unique("victim");
     let mut on_b = connect(&b.ws_url(), &token_as(&user, None)).await;
     assert_eq!(next_event(&mut on_b).await["type"], "session.created");
-    let r = reqwest::Client::new()
-        .post(format!("{}/api/admin/users/{user}/kill", a.http_url()))
-        .bearer_auth(token_as("root", Some("admin")))
-        .send()
-        .await
-        .unwrap();
+    let r = admin_kill(&a.http_url(), &user).await;
     assert_eq!(r.status().as_u16(), 200);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["ended_on_this_instance"], 0, "the session is on B");

@@ -90,6 +90,26 @@ pub async fn usage_of(relay_http: &str, token: &str) -> Value {
         .unwrap()
 }
 
+/// The whole `/metrics` text.
+pub async fn metrics_text(relay_http: &str) -> String {
+    reqwest::get(format!("{relay_http}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// `POST /api/admin/users/{user}/kill` with an admin token.
+pub async fn admin_kill(relay_http: &str, user: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{relay_http}/api/admin/users/{user}/kill"))
+        .bearer_auth(token_as("root", Some("admin")))
+        .send()
+        .await
+        .unwrap()
+}
+
 /// A name no other test (or earlier run against the shared Redis) uses.
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
